@@ -1,0 +1,3 @@
+from perfaudit.cli.app import main
+
+main()

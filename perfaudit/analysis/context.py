@@ -1,0 +1,76 @@
+"""What rules read: the session, joined per route with its statistics and profile."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cached_property
+
+from perfaudit.analysis.findings import Location
+from perfaudit.analysis.paths import display_function, display_path
+from perfaudit.analysis.stats import LatencySummary
+from perfaudit.model import FunctionId, FunctionStats, RouteKey, RouteMeasurement, RouteProfile, Session
+
+IGNORED_OWNERS = frozenset({"perfaudit", "idle"})
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """An app function and the time it is responsible for: its own, plus that of the
+    library, framework and standard-library functions it calls directly."""
+
+    function: FunctionStats
+    time_s: float
+    callees: tuple[tuple[FunctionStats, float], ...]  # (callee, time from this caller), largest first
+
+
+@dataclass(frozen=True)
+class RouteView:
+    route: RouteKey
+    measurement: RouteMeasurement | None
+    profile: RouteProfile | None
+
+    @cached_property
+    def latency(self) -> LatencySummary | None:
+        return LatencySummary.of(self.measurement.durations_s) if self.measurement else None
+
+    @property
+    def throughput_rps(self) -> float:
+        m = self.measurement
+        return m.requests / m.wall_s if m and m.wall_s > 0 else 0.0
+
+    def app_attributions(self) -> list[Attribution]:
+        return app_attributions(self.profile) if self.profile else []
+
+
+class AnalysisContext:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        profiles = {p.route: p for p in session.profiles}
+        keys = [m.route for m in session.measurements] + [r for r in profiles if r not in {m.route for m in session.measurements}]
+        measurements = {m.route: m for m in session.measurements}
+        self.routes = [RouteView(key, measurements.get(key), profiles.get(key)) for key in keys]
+
+    def location(self, function: FunctionId) -> Location:
+        return Location(
+            file=display_path(function.file, self.session.app_root),
+            line=function.line,
+            function=display_function(function.name),
+        )
+
+
+def app_attributions(profile: RouteProfile) -> list[Attribution]:
+    app = {fn.function: fn for fn in profile.functions if fn.owner == "app"}
+    callees: dict[FunctionId, list[tuple[FunctionStats, float]]] = defaultdict(list)
+    for fn in profile.functions:
+        if fn.owner == "app" or fn.owner in IGNORED_OWNERS:
+            continue
+        for edge in fn.callers:
+            if edge.caller in app and edge.cumulative_s > 0:
+                callees[edge.caller].append((fn, edge.cumulative_s))
+    result = []
+    for fid, fn in app.items():
+        own = sorted(callees[fid], key=lambda pair: pair[1], reverse=True)
+        result.append(Attribution(fn, fn.self_s + sum(t for _, t in own), tuple(own)))
+    result.sort(key=lambda a: a.time_s, reverse=True)
+    return result

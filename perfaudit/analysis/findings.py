@@ -1,0 +1,72 @@
+"""A finding is a claim a user can check: what is wrong, where, the measured evidence, and
+what to change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+EvidenceValue = float | int | str
+
+
+class Severity(IntEnum):
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.label for s in cls)
+            raise ValueError(f"'{text}' is not a severity (one of {names})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    file: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+
+@dataclass(frozen=True, slots=True)
+class Gain:
+    """What the fix is expected to save, derived from the measurement."""
+
+    latency_ms: float  # per request, at the measured (unprofiled) latency
+    share: float  # of the route's request time
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    id: str
+    severity: Severity
+    title: str
+    route: str | None
+    location: Location | None
+    evidence: dict[str, EvidenceValue]
+    suggestion: str
+    estimated_gain: Gain | None = None
+    # Ranking: share of request time the fix would remove, times how sure the rule is.
+    impact: float = 0.0
+    confidence: float = 1.0
+    details: tuple[str, ...] = field(default=())
+
+    @property
+    def score(self) -> float:
+        return self.impact * self.confidence
+
+
+def rank(findings: list[Finding]) -> list[Finding]:
+    """Most important first: severity, then measured impact times confidence."""
+    return sorted(findings, key=lambda f: (f.severity, f.score), reverse=True)

@@ -1,0 +1,33 @@
+"""Short, recognisable file paths for reports: the app's files relative to its folder,
+libraries from their package, the standard library from its own root."""
+
+from __future__ import annotations
+
+import sysconfig
+from pathlib import PurePath
+
+_STDLIB = sysconfig.get_paths()["stdlib"]
+BUILTIN = "<built-in>"
+
+
+def display_path(file: str, app_root: str) -> str:
+    if file == "~":
+        return BUILTIN
+    for marker in ("/site-packages/", "/dist-packages/"):
+        if marker in file:
+            return file.split(marker, 1)[1]
+    if app_root and file.startswith(app_root.rstrip("/") + "/"):
+        return file[len(app_root.rstrip("/")) + 1 :]
+    if file.startswith(_STDLIB + "/"):
+        return file[len(_STDLIB) + 1 :]
+    return str(PurePath(file))
+
+
+def display_function(name: str) -> str:
+    """pstats names built-ins like "<method 'poll' of 'select.epoll' objects>"."""
+    if name.startswith("<method '") and "' of '" in name:
+        method, _, owner = name[len("<method '") :].partition("' of '")
+        return f"{owner.split(' ')[0].rstrip(chr(39))}.{method}"
+    if name.startswith("<built-in method "):
+        return name[len("<built-in method ") :].rstrip(">")
+    return name

@@ -1,0 +1,88 @@
+"""The Report: what renderers show. Built from a Session by running every rule."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perfaudit.analysis.context import AnalysisContext, RouteView
+from perfaudit.analysis.findings import Finding, Severity, rank
+from perfaudit.analysis.hotspots import Hotspot, overall_hotspots, route_hotspots
+from perfaudit.analysis.rules import all_rules
+from perfaudit.analysis.stats import LatencySummary
+from perfaudit.model import ErrorSample, Session, SkippedRoute
+
+REPORT_SCHEMA_VERSION = 1
+HOTSPOTS_KEPT = 25
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSummary:
+    method: str
+    path: str
+    url: str
+    requests: int
+    errors: int
+    timeouts: int
+    status_counts: dict[str, int]
+    throughput_rps: float
+    concurrency: int
+    latency_ms: LatencySummary | None
+    background_ms: float | None  # mean per request, when the app ran background tasks
+    error_sample: ErrorSample | None
+    completed: bool
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    session: Session
+    routes: tuple[RouteSummary, ...]
+    hotspots: tuple[Hotspot, ...]
+    route_hotspots: dict[str, tuple[Hotspot, ...]]
+    findings: tuple[Finding, ...]
+    skipped: tuple[SkippedRoute, ...]
+
+    @property
+    def worst_severity(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)
+
+
+def build_report(session: Session) -> Report:
+    ctx = AnalysisContext(session)
+    findings: list[Finding] = []
+    for rule in all_rules():
+        findings.extend(rule.check(ctx))
+    return Report(
+        session=session,
+        routes=tuple(_summary(view) for view in ctx.routes if view.measurement is not None),
+        hotspots=tuple(overall_hotspots(session.profiles, session.app_root)[:HOTSPOTS_KEPT]),
+        route_hotspots={
+            str(p.route): tuple(route_hotspots(p, session.app_root)[:HOTSPOTS_KEPT]) for p in session.profiles
+        },
+        findings=tuple(rank(findings)),
+        skipped=session.skipped,
+    )
+
+
+def _summary(view: RouteView) -> RouteSummary:
+    m = view.measurement
+    assert m is not None
+    background = sum(m.background_s) / len(m.background_s) * 1000 if m.background_s else 0.0
+    return RouteSummary(
+        method=view.route.method,
+        path=view.route.template,
+        url=m.url,
+        requests=m.requests,
+        errors=m.errors,
+        timeouts=m.timeouts,
+        status_counts=m.status_counts,
+        throughput_rps=view.throughput_rps,
+        concurrency=m.concurrency,
+        latency_ms=view.latency,
+        background_ms=background if background >= 0.05 else None,
+        error_sample=m.error_sample,
+        completed=m.completed,
+    )

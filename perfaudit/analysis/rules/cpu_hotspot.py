@@ -1,0 +1,113 @@
+"""cpu-hotspot: an app function dominates a route's time and no narrower rule explains it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from perfaudit.analysis.context import AnalysisContext, Attribution, RouteView
+from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.paths import display_function
+
+# Slow on purpose: caching them would defeat their point, so the advice is to offload.
+SLOW_BY_DESIGN = ("pbkdf2", "scrypt", "bcrypt", "hashpw", "checkpw", "argon2", "kdf")
+# (severity, minimum share of route time, minimum ms per request)
+GRADES = ((Severity.HIGH, 0.5, 5.0), (Severity.MEDIUM, 0.25, 2.0), (Severity.LOW, 0.10, 0.5))
+
+
+class CpuHotspot:
+    id = "cpu-hotspot"
+    title = "An app function dominates the route's time"
+    explanation = (
+        "One function of your app (with the library calls it makes directly) takes a large "
+        "share of a route's request time in the profiled phase. The estimated gain is that "
+        "share of the latency measured without the profiler.\n\n"
+        "Example: `tariff_table()` rebuilds a price table on every GET /quote/{sku}: 70% of "
+        "the route's time. Cache it with functools.lru_cache, build it once at startup, or "
+        "make it cheaper. A password hash (pbkdf2, bcrypt, argon2, scrypt) is slow on "
+        "purpose: perfaudit never suggests caching it, only moving it off the event loop."
+    )
+
+    def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
+        for view in ctx.routes:
+            finding = self._check_route(ctx, view)
+            if finding is not None:
+                yield finding
+
+    def _check_route(self, ctx: AnalysisContext, view: RouteView) -> Finding | None:
+        attributions = view.app_attributions()
+        if not attributions or view.profile is None or view.latency is None:
+            return None
+        top = attributions[0]
+        share = min(top.time_s / view.profile.request_time_s, 1.0)
+        gain_ms = share * view.latency.mean
+        severity = _grade(share, gain_ms)
+        if severity is None:
+            return None
+        calls_per_request = top.function.calls / max(view.profile.requests, 1)
+        name = display_function(top.function.function.name)
+        location = ctx.location(top.function.function)
+        evidence: dict[str, float | int | str] = {
+            "share_of_route_time": round(share, 4),
+            "ms_per_request": round(gain_ms, 3),
+            "calls_per_request": round(calls_per_request, 2),
+            "self_share": round(top.function.self_s / view.profile.request_time_s, 4),
+            "profiled_requests": view.profile.requests,
+            "route_mean_ms": round(view.latency.mean, 3),
+        }
+        if top.callees:
+            callee, callee_time = top.callees[0]
+            evidence["top_callee"] = display_function(callee.function.name)
+            evidence["top_callee_share"] = round(callee_time / view.profile.request_time_s, 4)
+        return Finding(
+            id=self.id,
+            severity=severity,
+            title=f"{name}() takes {share:.0%} of {view.route} ({gain_ms:.1f} ms per request)",
+            route=str(view.route),
+            location=location,
+            evidence=evidence,
+            suggestion=_suggestion(top, name, location.line, calls_per_request, view.profile.request_time_s),
+            estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
+            impact=share,
+            confidence=0.8,
+        )
+
+
+def _grade(share: float, ms: float) -> Severity | None:
+    for severity, min_share, min_ms in GRADES:
+        if share >= min_share and ms >= min_ms:
+            return severity
+    return None
+
+
+def _suggestion(top: Attribution, name: str, line: int, calls_per_request: float, total_s: float) -> str:
+    if top.callees:
+        callee, callee_time = top.callees[0]
+        callee_name = display_function(callee.function.name)
+        if any(marker in callee_name.lower() for marker in SLOW_BY_DESIGN):
+            return (
+                f"{name}() spends its time in {callee_name}, which is slow on purpose (a password "
+                "hash or key derivation): never cache it. Keep it off the event loop: make the "
+                "route `def` or call it through `await anyio.to_thread.run_sync(...)`, and budget "
+                "its cost per login."
+            )
+        if callee_time >= 0.6 * top.time_s:
+            return (
+                f"Most of {name}()'s time is in {callee_name} ({callee_time / total_s:.0%} of the "
+                f"route), called from line {line} area: call it less often (once per request, or "
+                "once at startup in the lifespan), cache its result if the inputs repeat "
+                "(functools.lru_cache), or pass it less data."
+            )
+    if calls_per_request >= 2:
+        return (
+            f"{name}() runs {calls_per_request:.0f} times per request: hoist the repeated work out "
+            "of the loop that calls it, or compute it once per request and reuse the result."
+        )
+    return (
+        f"If {name}()'s result depends only on its arguments, cache it (functools.lru_cache; "
+        "cachetools.TTLCache when the data changes; Redis when several workers must share it; "
+        "invalidate when the source changes). If it can be computed once, build it in the "
+        f"lifespan startup. Otherwise make the work near line {line} cheaper."
+    )
+
+
+RULE = CpuHotspot()

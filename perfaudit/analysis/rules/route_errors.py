@@ -1,0 +1,92 @@
+"""route-errors: requests that failed, so their latency says little."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from perfaudit.analysis.context import AnalysisContext
+from perfaudit.analysis.findings import Finding, Location, Severity
+from perfaudit.analysis.paths import display_path
+from perfaudit.model import ErrorSample, RouteMeasurement
+
+ADVICE_BY_STATUS = {
+    401: "The route needs credentials: pass them with -H \"Authorization: Bearer …\".",
+    403: "The route refused the request: pass the credentials or role it needs with -H.",
+    404: "No route matches this path: check it against the app's routes (a typo, or a missing prefix).",
+    405: "The route does not accept this method: name the right one, e.g. \"POST /path\".",
+    422: "The request does not validate: give the parameters or body the route needs "
+    "(query string, -d JSON, --form, -H).",
+}
+
+
+class RouteErrors:
+    id = "route-errors"
+    title = "Requests to a route failed"
+    explanation = (
+        "Some requests answered with an HTTP error status, raised an exception, or timed "
+        "out. Latency measured on failing requests says little about the route, so fix the "
+        "request (or the handler) first.\n\n"
+        "Example: GET /orders/{order_id} raised KeyError at app/orders.py:41 in 200 of 200 "
+        "requests."
+    )
+
+    def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
+        for view in ctx.routes:
+            m = view.measurement
+            if m is None or not m.errors:
+                continue
+            yield self._finding(m, ctx.session.app_root)
+
+    def _finding(self, m: RouteMeasurement, app_root: str) -> Finding:
+        attempts = max(m.requests + m.timeouts, 1)
+        rate = min(m.errors / attempts, 1.0)
+        sample = m.error_sample or ErrorSample(kind="http-status", message="failed")
+        location = None
+        if sample.location is not None:
+            loc = sample.location
+            location = Location(display_path(loc.file, app_root), loc.line, loc.function)
+        return Finding(
+            id=self.id,
+            severity=Severity.HIGH if rate >= 0.5 else Severity.MEDIUM,
+            title=f"{m.route} failed {m.errors} of {attempts} requests ({_what(sample)})",
+            route=str(m.route),
+            location=location,
+            evidence={
+                "errors": m.errors,
+                "timeouts": m.timeouts,
+                "requests": attempts,
+                "error_rate": round(rate, 4),
+                "sample": sample.message[:300],
+            },
+            suggestion=_advice(sample, m),
+            impact=rate,
+            confidence=1.0,
+            details=(sample.traceback,) if sample.traceback else (),
+        )
+
+
+def _what(sample: ErrorSample) -> str:
+    if sample.kind == "timeout":
+        return "timed out"
+    if sample.kind == "exception":
+        return sample.message.split(":", 1)[0]
+    return f"HTTP {sample.status}"
+
+
+def _advice(sample: ErrorSample, m: RouteMeasurement) -> str:
+    if sample.kind == "timeout":
+        where = f" at {sample.location}" if sample.location else ""
+        return (
+            f"The handler did not answer in time{where}: find what it waits for (a lock, a "
+            "network call without a timeout, a blocking call in async code), or raise --timeout "
+            "if it is just slow."
+        )
+    if sample.kind == "exception":
+        where = f" at {sample.location.file}:{sample.location.line}" if sample.location else ""
+        return f"The handler raised {sample.message}{where}: fix it (traceback in the JSON report)."
+    if sample.status in ADVICE_BY_STATUS:
+        return ADVICE_BY_STATUS[sample.status or 0]
+    return f"The route answered {sample.message[:120]} for {m.url}: check the request and the handler."
+
+
+RULE = RouteErrors()

@@ -1,0 +1,1 @@
+"""Collectors that watch the app while it is driven. They never import analysis or render."""

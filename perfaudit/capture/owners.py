@@ -1,0 +1,70 @@
+"""Who owns a function: the user's app, the web framework, another library, the standard
+library, perfaudit itself, or the event loop waiting for work ("idle")."""
+
+from __future__ import annotations
+
+import re
+import sys
+import sysconfig
+from functools import lru_cache
+from pathlib import Path
+
+FRAMEWORK_PACKAGES = frozenset(
+    {"fastapi", "starlette", "pydantic", "pydantic_core", "anyio", "sniffio", "uvicorn", "h11"}
+)
+# perfaudit's own machinery, and clients it may drive the app with.
+HARNESS_PACKAGES = frozenset({"perfaudit", "httpx2", "httpcore2", "httpx", "httpcore"})
+# Built-ins in which the event loop waits for I/O: not time any request spent working.
+IDLE_BUILTINS = frozenset(
+    {
+        "<method 'poll' of 'select.epoll' objects>",
+        "<method 'poll' of 'select.poll' objects>",
+        "<method 'control' of 'select.kqueue' objects>",
+        "<built-in method select.select>",
+    }
+)
+_BUILTIN_MODULE = re.compile(r"<(?:built-in method |method '[^']+' of ')([A-Za-z_][\w.]*)")
+_PERFAUDIT_DIR = str(Path(__file__).resolve().parents[1])
+
+
+class OwnerClassifier:
+    def __init__(self) -> None:
+        paths = sysconfig.get_paths()
+        self._site = tuple({paths["purelib"], paths["platlib"], *_site_dirs()})
+        self._stdlib = tuple({paths["stdlib"], paths["platstdlib"]})
+
+    @lru_cache(maxsize=8192)  # noqa: B019 - one classifier per run, bounded cache
+    def owner(self, file: str, name: str) -> str:
+        if file == "~":
+            return _builtin_owner(name)
+        if file.startswith(_PERFAUDIT_DIR):
+            return "perfaudit"
+        for root in self._site:
+            if file.startswith(root):
+                return _package_owner(file[len(root) :].lstrip("/").split("/", 1)[0])
+        if file.startswith(self._stdlib) or file.startswith("<frozen"):
+            return "stdlib"
+        return "app"
+
+
+def _site_dirs() -> list[str]:
+    return [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+
+
+def _package_owner(top: str) -> str:
+    top = top.removesuffix(".py")
+    if top in HARNESS_PACKAGES:
+        return "perfaudit"
+    return "framework" if top in FRAMEWORK_PACKAGES else "library"
+
+
+def _builtin_owner(name: str) -> str:
+    if name in IDLE_BUILTINS:
+        return "idle"
+    match = _BUILTIN_MODULE.match(name)
+    top = match.group(1).split(".")[0].lstrip("_") if match else ""
+    if top in FRAMEWORK_PACKAGES or f"_{top}" in FRAMEWORK_PACKAGES:
+        return "framework"
+    if not top or top in sys.stdlib_module_names or top in {"builtins", "thread", "contextvars"}:
+        return "stdlib"
+    return "library"

@@ -1,0 +1,1 @@
+"""Standard profile formats other tools open: read and write."""

@@ -1,0 +1,1 @@
+"""How to drive the app: the request plan and the in-process driver."""

@@ -1,0 +1,263 @@
+"""The in-process driver: calls the ASGI app directly, with no HTTP client in between.
+
+A harness over the app is mostly harness (TestClient ≈ 1k req/s, httpx's ASGITransport
+≈ 4–5k, a direct call ≈ 22k on a trivial route), so each request here is one scope dict,
+two small callables and a clock read. Timeouts are enforced by a supervisor tick rather
+than a timer per request: a timed-out request's worker is retired and replaced, so a
+handler stuck in a thread (which cannot be cancelled) never stalls the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from time import perf_counter
+from typing import Any
+
+from perfaudit.load.plan import RequestSpec
+from perfaudit.model import ErrorSample
+from perfaudit.target.loader import ASGIApp, user_traceback
+
+ProgressCallback = Callable[[int], None]
+TICK_S = 0.05
+ERROR_BODY_LIMIT = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseResult:
+    durations_s: tuple[float, ...]
+    background_s: tuple[float, ...]
+    status_counts: dict[str, int]
+    errors: int
+    timeouts: int
+    error_sample: ErrorSample | None
+    wall_s: float
+    abandoned: int  # requests still running (hung) when the phase ended
+
+
+class Exchange:
+    """One request's receive/send pair. `end` is the time the last body byte was sent."""
+
+    __slots__ = ("body", "body_sent", "chunks", "end", "status", "waiter")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.body_sent = False
+        self.status = 0
+        self.end = 0.0
+        self.chunks: list[bytes] = []
+        self.waiter: asyncio.Future[None] | None = None
+
+    async def receive(self) -> dict[str, Any]:
+        if not self.body_sent:
+            self.body_sent = True
+            return {"type": "http.request", "body": self.body, "more_body": False}
+        # A second receive waits for the response to finish, as a connected client would.
+        if not self.end:
+            self.waiter = asyncio.get_running_loop().create_future()
+            await self.waiter
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.status = message["status"]
+        elif kind == "http.response.body":
+            if self.status >= 400 and len(self.chunks) < 8:
+                self.chunks.append(message.get("body", b"")[:ERROR_BODY_LIMIT])
+            if not message.get("more_body", False):
+                self.end = perf_counter()
+                if self.waiter is not None and not self.waiter.done():
+                    self.waiter.set_result(None)
+
+
+@dataclass
+class _Phase:
+    """The mutable state of one phase; frozen into a PhaseResult at the end."""
+
+    count: int | None
+    deadline: float | None
+    claimed: int = 0
+    durations: list[float] = field(default_factory=list)
+    background: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors: int = 0
+    timeouts: int = 0
+    sample: ErrorSample | None = None
+    inflight: dict[asyncio.Task[None], float] = field(default_factory=dict)
+    retired: set[asyncio.Task[None]] = field(default_factory=set)
+    reported: int = 0
+
+    def claim(self) -> bool:
+        if self.count is not None and self.claimed >= self.count:
+            return False
+        if self.deadline is not None and perf_counter() >= self.deadline:
+            return False
+        self.claimed += 1
+        return True
+
+
+class InProcessDriver:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        state: dict[str, Any] | None = None,
+        timeout_s: float = 30.0,
+        on_progress: ProgressCallback | None = None,
+        on_tick: Callable[[], None] | None = None,
+    ) -> None:
+        self._app = app
+        self._state = state
+        self._timeout_s = timeout_s
+        self._on_progress = on_progress
+        self._on_tick = on_tick
+
+    async def run(
+        self,
+        request: RequestSpec,
+        *,
+        count: int | None = None,
+        duration_s: float | None = None,
+        concurrency: int = 1,
+    ) -> PhaseResult:
+        start = perf_counter()
+        deadline = start + duration_s if duration_s is not None else None
+        phase = _Phase(count=count, deadline=deadline)
+        scope = self._scope_template(request)
+        workers = {self._spawn(phase, scope, request) for _ in range(max(1, concurrency))}
+        while workers:
+            done, _ = await asyncio.wait(workers, timeout=TICK_S)
+            workers -= done
+            workers |= self._supervise(phase, scope, request)
+            for task in done:
+                task.result()
+        wall = perf_counter() - start
+        self._report_progress(phase)
+        return self._result(phase, wall)
+
+    def _spawn(self, phase: _Phase, scope: dict[str, Any], request: RequestSpec) -> asyncio.Task[None]:
+        return asyncio.get_running_loop().create_task(self._worker(phase, scope, request.body))
+
+    def _supervise(self, phase: _Phase, scope: dict[str, Any], request: RequestSpec) -> set[asyncio.Task[None]]:
+        """Retire workers whose request outlived the timeout, replace them, report progress."""
+        if self._on_tick is not None:
+            self._on_tick()
+        self._report_progress(phase)
+        now = perf_counter()
+        late = [task for task, began in phase.inflight.items() if now - began > self._timeout_s]
+        replacements = set()
+        for task in late:
+            del phase.inflight[task]
+            phase.retired.add(task)
+            phase.timeouts += 1
+            phase.errors += 1
+            phase.statuses["timeout"] += 1
+            phase.sample = phase.sample or ErrorSample(
+                kind="timeout",
+                message=f"no response within {self._timeout_s:g} s (--timeout)",
+            )
+            task.cancel()
+            replacements.add(self._spawn(phase, scope, request))
+        return replacements
+
+    async def _worker(self, phase: _Phase, template: dict[str, Any], body: bytes) -> None:
+        me = asyncio.current_task()
+        assert me is not None
+        app, state = self._app, self._state
+        while phase.claim():
+            scope = template.copy()
+            scope["headers"] = list(template["headers"])
+            if state is not None:
+                scope["state"] = state.copy()
+            exchange = Exchange(body)
+            began = perf_counter()
+            phase.inflight[me] = began
+            failure: BaseException | None = None
+            try:
+                await app(scope, exchange.receive, exchange.send)
+            except asyncio.CancelledError:
+                if me in phase.retired:
+                    return
+                raise
+            except Exception as exc:
+                failure = exc
+            finished = perf_counter()
+            if me in phase.retired:
+                return  # timed out and already counted; a replacement runs in our place
+            del phase.inflight[me]
+            self._record(phase, exchange, began, finished, failure)
+
+    def _record(
+        self, phase: _Phase, exchange: Exchange, began: float, finished: float, failure: BaseException | None
+    ) -> None:
+        end = exchange.end or finished
+        phase.durations.append(end - began)
+        phase.background.append(finished - end)
+        status = exchange.status or (500 if failure else 0)
+        phase.statuses[str(status)] += 1
+        if failure is None and 0 < status < 400:
+            return
+        phase.errors += 1
+        if phase.sample is None or (failure is not None and phase.sample.kind != "exception"):
+            phase.sample = _error_sample(status, exchange, failure)
+
+    def _report_progress(self, phase: _Phase) -> None:
+        done = len(phase.durations) + phase.timeouts
+        if self._on_progress is not None and done > phase.reported:
+            self._on_progress(done - phase.reported)
+        phase.reported = done
+
+    def _result(self, phase: _Phase, wall: float) -> PhaseResult:
+        for task in phase.retired:
+            if not task.done():
+                task.cancel()
+        abandoned = sum(1 for task in phase.retired if not task.done())
+        return PhaseResult(
+            durations_s=tuple(phase.durations),
+            background_s=tuple(phase.background),
+            status_counts=dict(phase.statuses),
+            errors=phase.errors,
+            timeouts=phase.timeouts,
+            error_sample=phase.sample,
+            wall_s=wall,
+            abandoned=abandoned,
+        )
+
+    @staticmethod
+    def _scope_template(request: RequestSpec) -> dict[str, Any]:
+        headers = [(b"host", b"perfaudit.local"), (b"user-agent", b"perfaudit")]
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers]
+        if request.body:
+            headers.append((b"content-length", str(len(request.body)).encode()))
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": request.method,
+            "scheme": "http",
+            "path": request.path,
+            "raw_path": request.path.encode("utf-8"),
+            "query_string": request.query.encode("latin-1"),
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 50000),
+            "server": ("perfaudit.local", 80),
+        }
+
+
+def _error_sample(status: int, exchange: Exchange, failure: BaseException | None) -> ErrorSample:
+    if failure is not None:
+        text, location = user_traceback(failure)
+        return ErrorSample(
+            kind="exception",
+            message=f"{type(failure).__name__}: {failure}",
+            status=status,
+            location=location,
+            traceback=text,
+        )
+    body = b"".join(exchange.chunks)[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
+    return ErrorSample(kind="http-status", message=f"HTTP {status}: {body}".strip(), status=status)
+

@@ -1,0 +1,134 @@
+"""Turn the command line's routes, method, body and headers into request specs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode
+
+from perfaudit.errors import UsageError
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@dataclass(frozen=True, slots=True)
+class RequestSpec:
+    method: str
+    path: str
+    query: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    @property
+    def url(self) -> str:
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url}"
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    content: bytes
+    content_type: str
+
+
+def build_requests(
+    routes: Sequence[str],
+    *,
+    method: str = "GET",
+    data: str | None = None,
+    form: Sequence[str] = (),
+    headers: Sequence[str] = (),
+) -> list[RequestSpec]:
+    default_method = _check_method(method.upper())
+    body = read_body(data, form)
+    header_pairs = tuple(parse_header(h) for h in headers)
+    specs = [_parse_route(text, default_method) for text in routes]
+    if body is not None and not any(s[0] in BODY_METHODS for s in specs):
+        raise UsageError(
+            "A body was given (-d or --form) but no route sends one.",
+            remedy='Name the method with the route, e.g. "POST /orders", or pass -X POST.',
+        )
+    return [_spec(m, path, query, header_pairs, body) for m, path, query in specs]
+
+
+def read_body(data: str | None, form: Sequence[str]) -> Body | None:
+    if data is not None and form:
+        raise UsageError("-d and --form were both given.", remedy="Send a JSON body or a form, not both.")
+    if form:
+        return Body(urlencode([_parse_form_field(f) for f in form]).encode(), "application/x-www-form-urlencoded")
+    if data is None:
+        return None
+    text = _read_data_file(data[1:]) if data.startswith("@") else data
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(
+            f"The -d body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
+            remedy="Quote it for your shell, e.g. -d '{\"sku\": \"A1\"}', or pass @file.json.",
+        ) from None
+    return Body(text.encode(), "application/json")
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise UsageError(f"'{text}' is not a header.", remedy='Write -H "Name: value".')
+    return name.strip(), value.strip()
+
+
+def _spec(
+    method: str, path: str, query: str, headers: tuple[tuple[str, str], ...], body: Body | None
+) -> RequestSpec:
+    if body is None or method not in BODY_METHODS:
+        return RequestSpec(method, path, query, headers)
+    if not any(name.lower() == "content-type" for name, _ in headers):
+        headers = (*headers, ("content-type", body.content_type))
+    return RequestSpec(method, path, query, headers, body.content)
+
+
+def _parse_route(text: str, default_method: str) -> tuple[str, str, str]:
+    parts = text.split()
+    if len(parts) == 2:
+        method, target = _check_method(parts[0].upper()), parts[1]
+    elif len(parts) == 1:
+        method, target = default_method, parts[0]
+    else:
+        raise UsageError(f"'{text}' is not a route.", remedy='Write "/path?query" or "METHOD /path".')
+    if "://" in target:
+        raise UsageError(
+            f"'{target}' is a URL, but profile drives the app in-process.",
+            remedy="Give only the path, e.g. /items/42.",
+        )
+    if not target.startswith("/"):
+        raise UsageError(f"'{target}' is not a route path.", remedy=f"Start it with a slash: /{target}.")
+    path, _, query = target.partition("?")
+    return method, path, query
+
+
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise UsageError(
+            f"'{method}' is not an HTTP method.", remedy=f"Use one of {', '.join(sorted(METHODS))}."
+        )
+    return method
+
+
+def _parse_form_field(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise UsageError(f"'{text}' is not a form field.", remedy="Write --form name=value.")
+    return key, value
+
+
+def _read_data_file(name: str) -> str:
+    try:
+        return Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot read the body file {name}: {exc.strerror}.", remedy="Check the path after @."
+        ) from None

@@ -1,0 +1,28 @@
+"""The neutral data every stage exchanges. Imports only the standard library."""
+
+from perfaudit.model.profile import CallerStats, FunctionId, FunctionStats, RouteProfile
+from perfaudit.model.requests import (
+    CodeLocation,
+    ErrorSample,
+    RouteKey,
+    RouteMeasurement,
+    RunSettings,
+    SkippedRoute,
+)
+from perfaudit.model.session import Environment, Session, SessionFormatError
+
+__all__ = [
+    "CallerStats",
+    "CodeLocation",
+    "Environment",
+    "ErrorSample",
+    "FunctionId",
+    "FunctionStats",
+    "RouteKey",
+    "RouteMeasurement",
+    "RouteProfile",
+    "RunSettings",
+    "Session",
+    "SessionFormatError",
+    "SkippedRoute",
+]

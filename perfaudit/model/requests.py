@@ -1,0 +1,87 @@
+"""What the latency phase measured, per route: raw facts, no statistics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+Owner = str  # "app" | "framework" | "library" | "stdlib" | "perfaudit"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteKey:
+    """A route template with its method: all requests to `/items/1` and `/items/2` are
+    measured together as `GET /items/{item_id}`."""
+
+    method: str
+    template: str
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.template}"
+
+
+@dataclass(frozen=True, slots=True)
+class CodeLocation:
+    file: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} in {self.function}"
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorSample:
+    """One failed request, kept as an example of its kind."""
+
+    kind: str  # "exception" | "http-status" | "timeout"
+    message: str
+    status: int | None = None
+    location: CodeLocation | None = None
+    traceback: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RouteMeasurement:
+    """The measured (unprofiled) phase of one route.
+
+    `durations_s[i]` runs from the start of request i to the end of its response body;
+    `background_s[i]` is the time the app kept working after that (BackgroundTasks), which
+    an in-process call waits for but a client of a live server would not.
+    """
+
+    route: RouteKey
+    url: str
+    concurrency: int
+    wall_s: float
+    durations_s: tuple[float, ...]
+    background_s: tuple[float, ...]
+    status_counts: dict[str, int]
+    errors: int = 0
+    timeouts: int = 0
+    error_sample: ErrorSample | None = None
+    completed: bool = True
+
+    @property
+    def requests(self) -> int:
+        return len(self.durations_s)
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRoute:
+    """A route that discovery found but could not drive, with the reason."""
+
+    route: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    requests: int | None
+    duration_s: float | None
+    concurrency: int
+    warmup: int
+    timeout_s: float
+    profile_requests: int
+    profiler: str = "cprofile"
+    lifespan: bool = True
+    notes: tuple[str, ...] = field(default=())

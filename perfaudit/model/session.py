@@ -1,0 +1,67 @@
+"""A Session holds the raw facts of one run. It is saved as versioned JSON so a later
+perfaudit can analyse it again without re-running the app."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from perfaudit.model.codec import from_jsonable, to_jsonable
+from perfaudit.model.profile import RouteProfile
+from perfaudit.model.requests import RouteMeasurement, RunSettings, SkippedRoute
+
+SESSION_FORMAT = "perfaudit-session"
+SESSION_VERSION = 1
+
+
+class SessionFormatError(ValueError):
+    """The file is not a perfaudit session this version can read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    python: str
+    implementation: str
+    platform: str
+    loop: str  # the event loop the run used: "asyncio" | "uvloop"
+    packages: dict[str, str]  # fastapi, starlette, pydantic, anyio, uvloop, httptools…
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    target: str
+    mode: str  # "profile" | "attach" | "load" | "ci"
+    started_at: str  # ISO 8601, UTC
+    tool_version: str
+    app_root: str  # file paths of the app are shown relative to this
+    environment: Environment
+    settings: RunSettings
+    measurements: tuple[RouteMeasurement, ...]
+    profiles: tuple[RouteProfile, ...]
+    skipped: tuple[SkippedRoute, ...] = ()
+    # Why the run ended early ("interrupted", "handler hung the event loop", …), or "".
+    stopped_early: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> str:
+        document = {"format": SESSION_FORMAT, "version": SESSION_VERSION, **to_jsonable(self)}
+        return json.dumps(document, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Session:
+        try:
+            document: dict[str, Any] = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise SessionFormatError(f"not JSON ({exc.msg} at line {exc.lineno})") from exc
+        if not isinstance(document, dict) or document.get("format") != SESSION_FORMAT:
+            raise SessionFormatError("not a perfaudit session file")
+        if document.get("version") != SESSION_VERSION:
+            raise SessionFormatError(
+                f"session version {document.get('version')} (this perfaudit reads "
+                f"version {SESSION_VERSION})"
+            )
+        try:
+            return from_jsonable(cls, document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SessionFormatError(f"malformed session ({exc})") from exc

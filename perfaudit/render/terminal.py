@@ -1,0 +1,150 @@
+"""The terminal report (rich). Reads well at 100 columns; plain text when the stream is
+not a terminal or NO_COLOR is set (the console decides, see cli/console.py)."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console, Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from perfaudit.analysis.findings import Finding, Severity
+from perfaudit.analysis.hotspots import Hotspot
+from perfaudit.analysis.report import Report, RouteSummary
+
+SEVERITY_STYLE = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+HOTSPOTS_SHOWN = 10
+# Plain text for pipes, files and NO_COLOR: a dashed rule under the header, nothing else.
+PLAIN_BOX = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
+
+
+def render_terminal(report: Report, console: Console) -> None:
+    console.print(_header(report))
+    if report.routes:
+        console.print(_routes_table(report.routes, console))
+    if report.hotspots:
+        console.print(_hotspots_table(report.hotspots, console))
+    console.print(_findings(report.findings))
+    if report.skipped:
+        console.print(_skipped(report))
+    for note in report.session.notes:
+        console.print(Text(f"Note: {note}", style="dim"))
+
+
+def _header(report: Report) -> Group:
+    s = report.session
+    env = s.environment
+    versions = " · ".join(f"{name} {env.packages[name]}" for name in ("fastapi", "starlette") if name in env.packages)
+    load = (
+        f"{s.settings.requests} requests per route"
+        if s.settings.requests
+        else f"{s.settings.duration_s:g} s per route"
+    )
+    lines = [
+        Text.assemble(("perfaudit ", "bold"), (f"{s.mode} {s.target}", "bold cyan")),
+        Text(f"Python {env.python} · {versions} · {env.loop} loop", style="dim"),
+        Text(
+            f"Latency: {load} at concurrency {s.settings.concurrency} after {s.settings.warmup} "
+            f"warm-up, no profiler. Hotspots: {s.settings.profiler}, one request at a time.",
+            style="dim",
+        ),
+    ]
+    if s.stopped_early:
+        lines.append(Text(f"Stopped early: {s.stopped_early}. Results below are partial.", style="bold yellow"))
+    return Group(*lines, Text(""))
+
+
+def _table(title: str, console: Console) -> Table:
+    return Table(
+        title=title,
+        title_justify="left",
+        title_style="bold",
+        box=box.SIMPLE_HEAD if console.is_terminal and not console.no_color else PLAIN_BOX,
+        pad_edge=False,
+        expand=False,
+    )
+
+
+def _routes_table(routes: tuple[RouteSummary, ...], console: Console) -> Table:
+    table = _table("Routes (latency in ms, measured without the profiler)", console)
+    table.add_column("Route", overflow="fold", max_width=34)
+    for name in ("Req", "Err", "req/s", "p50", "p90", "p95", "p99", "max"):
+        table.add_column(name, justify="right")
+    for r in routes:
+        lat = r.latency_ms
+        cells = [f"{v:.2f}" for v in (lat.p50, lat.p90, lat.p95, lat.p99, lat.max)] if lat else ["-"] * 5
+        errors = Text(str(r.errors), style="red" if r.errors else "")
+        label = r.label + ("" if r.completed else " (stopped)")
+        table.add_row(escape(label), str(r.requests), errors, f"{r.throughput_rps:,.0f}", *cells)
+    return table
+
+
+def _hotspots_table(hotspots: tuple[Hotspot, ...], console: Console) -> Table:
+    table = _table("Hotspots (share of profiled request time, all routes)", console)
+    table.add_column("Function", overflow="fold", max_width=28)
+    table.add_column("Location", overflow="fold", max_width=36)
+    table.add_column("Owner")
+    table.add_column("Self", justify="right")
+    table.add_column("Cum", justify="right")
+    table.add_column("Calls/req", justify="right")
+    for h in hotspots[:HOTSPOTS_SHOWN]:
+        style = "bold" if h.owner == "app" else ""
+        where = h.file if h.file == "<built-in>" else f"{h.file}:{h.line}"
+        table.add_row(
+            Text(h.function, style=style),
+            escape(where),
+            h.owner,
+            f"{h.self_share:.1%}",
+            f"{h.cumulative_share:.1%}",
+            f"{h.calls_per_request:.1f}",
+        )
+    return table
+
+
+def _findings(findings: tuple[Finding, ...]) -> Group:
+    if not findings:
+        return Group(Text("Findings: none. Nothing stands out in this run.", style="bold green"), Text(""))
+    parts: list[Text] = [Text("Findings (most important first)", style="bold")]
+    for number, finding in enumerate(findings, 1):
+        parts.extend(_finding(number, finding))
+    return Group(*parts)
+
+
+def _finding(number: int, f: Finding) -> list[Text]:
+    head = Text.assemble(
+        (f"{number}. ", "bold"),
+        (f"{f.severity.label.upper():<6}", SEVERITY_STYLE[f.severity]),
+        (f" {f.id}  ", "bold"),
+        f.title,
+    )
+    lines = [head]
+    if f.location:
+        lines.append(Text(f"   at {f.location}", style="cyan"))
+    if f.evidence:
+        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
+        lines.append(Text(f"   evidence: {shown}", style="dim"))
+    lines.append(Text(f"   → {f.suggestion}"))
+    if f.estimated_gain:
+        gain = f.estimated_gain
+        lines.append(Text(f"   expected gain: up to {gain.latency_ms:.1f} ms per request ({gain.share:.0%})", style="green"))
+    lines.append(Text(""))
+    return lines
+
+
+def _skipped(report: Report) -> Group:
+    lines = [Text("Routes not driven (name them to profile them):", style="bold")]
+    lines += [Text(f"  {s.route}: {s.reason}", style="dim") for s in report.skipped]
+    return Group(*lines, Text(""))
+
+
+def _fmt(value: float | int | str) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

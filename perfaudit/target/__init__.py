@@ -1,0 +1,1 @@
+"""What to audit: importing the app, running its lifespan, and knowing its routes."""

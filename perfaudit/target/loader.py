@@ -1,0 +1,162 @@
+"""Import `module:attr` (uvicorn's convention) and check that it is an ASGI app."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perfaudit.errors import TargetError, UsageError
+from perfaudit.model import CodeLocation
+
+ASGIApp = Callable[..., Any]
+
+_PERFAUDIT_DIR = str(Path(__file__).resolve().parents[1])
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedApp:
+    app: ASGIApp
+    spec: str
+    app_dir: Path
+
+
+def load_app(spec: str, *, factory: bool = False, app_dir: Path = Path(".")) -> LoadedApp:
+    module_name, attr_path = parse_spec(spec)
+    root = app_dir.resolve()
+    if not root.is_dir():
+        raise UsageError(f"--app-dir {app_dir} is not a directory.", remedy="Pass your project's folder.")
+    if str(root) not in sys.path[:1]:
+        sys.path.insert(0, str(root))
+    module = _import_module(module_name, root)
+    obj = _resolve_attr(module, module_name, attr_path)
+    if factory:
+        obj = _call_factory(obj, spec)
+    _check_asgi(obj, spec, factory=factory)
+    return LoadedApp(app=obj, spec=spec, app_dir=root)
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    module_name, sep, attr_path = spec.partition(":")
+    if not sep or not module_name or not attr_path:
+        raise UsageError(
+            f"'{spec}' is not a target.",
+            remedy="Write module:attribute, for example main:app or myproject.api:app.",
+        )
+    return module_name, attr_path
+
+
+def user_traceback(exc: BaseException) -> tuple[str, CodeLocation | None]:
+    """The traceback of an exception trimmed to the user's frames (no importlib, no
+    perfaudit), and the innermost of those frames."""
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(("<frozen", _PERFAUDIT_DIR))
+    ]
+    text = "".join(traceback.format_list(frames))
+    text += "".join(traceback.format_exception_only(type(exc), exc))
+    location = None
+    if frames:
+        last = frames[-1]
+        location = CodeLocation(file=last.filename, line=last.lineno or 0, function=last.name)
+    return text.rstrip(), location
+
+
+def _import_module(module_name: str, root: Path) -> Any:
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+            raise TargetError(
+                f"Could not import module '{module_name}': there is no such module in {root} "
+                "or on the Python path.",
+                remedy="Run perfaudit from your project's folder or pass --app-dir.",
+            ) from None
+        raise _user_import_error(module_name, exc) from None
+    except Exception as exc:
+        raise _user_import_error(module_name, exc) from None
+
+
+def _user_import_error(module_name: str, exc: Exception) -> TargetError:
+    text, location = user_traceback(exc)
+    where = f" at {location.file}:{location.line}" if location else ""
+    return TargetError(
+        f"Importing '{module_name}' raised {type(exc).__name__}: {exc}{where}.",
+        remedy="Fix the error in your app (its traceback is below) and run again.",
+        details=text,
+    )
+
+
+def _resolve_attr(module: Any, module_name: str, attr_path: str) -> Any:
+    obj = module
+    for part in attr_path.split("."):
+        if not hasattr(obj, part):
+            candidates = _app_like_names(module)
+            hint = f" Names in it that look like apps: {', '.join(candidates)}." if candidates else ""
+            raise TargetError(
+                f"Module '{module_name}' has no attribute '{attr_path}'.{hint}",
+                remedy="Point perfaudit at the variable that holds your app, e.g. main:app.",
+            )
+        obj = getattr(obj, part)
+    return obj
+
+
+def _app_like_names(module: Any) -> list[str]:
+    return sorted(
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_") and _is_asgi_callable(value) and not inspect.isclass(value)
+    )[:5]
+
+
+def _call_factory(obj: Any, spec: str) -> Any:
+    if not callable(obj):
+        raise TargetError(
+            f"'{spec}' is a {type(obj).__name__}, not a function, so --factory cannot call it.",
+            remedy="Drop --factory, or point at the function that builds your app.",
+        )
+    try:
+        return obj()
+    except Exception as exc:
+        text, location = user_traceback(exc)
+        where = f" at {location.file}:{location.line}" if location else ""
+        raise TargetError(
+            f"The app factory '{spec}' raised {type(exc).__name__}: {exc}{where}.",
+            remedy="Fix the error in your factory (its traceback is below) and run again.",
+            details=text,
+        ) from None
+
+
+def _check_asgi(obj: Any, spec: str, *, factory: bool) -> None:
+    if _is_asgi_callable(obj):
+        return
+    if not factory and inspect.isfunction(obj) and not _signature_takes(obj, 3):
+        raise TargetError(
+            f"'{spec}' is a function that takes no ASGI arguments, not an ASGI app.",
+            remedy="If it builds and returns your app, add --factory.",
+        )
+    raise TargetError(
+        f"'{spec}' is a {type(obj).__name__}, not an ASGI app.",
+        remedy="Point perfaudit at your FastAPI() (or other ASGI) instance, e.g. main:app.",
+    )
+
+
+def _is_asgi_callable(obj: Any) -> bool:
+    # Lenient on purpose: any callable taking (scope, receive, send) may be an ASGI app,
+    # including wrapped or partial ones that are not `async def` themselves.
+    return callable(obj) and not inspect.isclass(obj) and _signature_takes(obj, 3)
+
+
+def _signature_takes(func: Any, count: int) -> bool:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return True
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) == count or any(p.kind is p.VAR_POSITIONAL for p in params)

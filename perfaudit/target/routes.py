@@ -1,0 +1,178 @@
+"""The app's route table: templates for grouping requests, and the GET routes perfaudit can
+drive without being told any parameter."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from perfaudit.model import RouteKey, SkippedRoute
+
+DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+_PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteInfo:
+    methods: frozenset[str]
+    template: str
+    pattern: re.Pattern[str]
+    endpoint: str
+    required_params: tuple[str, ...] = ()
+    needs_body: bool = False
+    websocket: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTable:
+    routes: tuple[RouteInfo, ...]
+    # Mounted apps with no route table of their own (static files, a sub-app framework).
+    opaque_mounts: tuple[str, ...] = ()
+
+    def template_for(self, method: str, path: str) -> RouteKey:
+        """The route template a request path falls under; an unmatched path keeps its raw
+        form so that a 404 is still reported under the URL the user asked for."""
+        matches = [r for r in self.routes if not r.websocket and r.pattern.match(path)]
+        for route in matches:
+            if method in route.methods or (method == "HEAD" and "GET" in route.methods):
+                return RouteKey(method, route.template)
+        if matches:
+            return RouteKey(method, matches[0].template)
+        for mount in self.opaque_mounts:
+            if path == mount or path.startswith(mount.rstrip("/") + "/"):
+                return RouteKey(method, mount.rstrip("/") + "/{path}")
+        return RouteKey(method, path)
+
+    def drivable_get_routes(self) -> tuple[list[RouteInfo], list[SkippedRoute]]:
+        chosen: list[RouteInfo] = []
+        skipped: list[SkippedRoute] = []
+        for route in self.routes:
+            reason = _skip_reason(route)
+            if reason:
+                label = f"{'WS' if route.websocket else _method_label(route)} {route.template}"
+                skipped.append(SkippedRoute(route=label, reason=reason))
+            else:
+                chosen.append(route)
+        skipped += [SkippedRoute(f"* {m}", "a mounted app with no route table") for m in self.opaque_mounts]
+        return chosen, skipped
+
+
+def discover_routes(app: Any) -> RouteTable:
+    router_owner = _find_router_owner(app)
+    if router_owner is None:
+        return RouteTable(routes=())
+    routes: list[RouteInfo] = []
+    opaque: list[str] = []
+    _collect(_route_entries(router_owner.routes), "", routes, opaque)
+    return RouteTable(routes=tuple(routes), opaque_mounts=tuple(opaque))
+
+
+def _find_router_owner(app: Any) -> Any:
+    """Follow `.app` through wrapping middleware until something with a route table."""
+    for _ in range(20):
+        if app is None or isinstance(getattr(app, "routes", None), list):
+            return app
+        app = getattr(app, "app", None)
+    return None
+
+
+def _route_entries(routes: list[Any]) -> Iterable[Any]:
+    # FastAPI >= 0.137 keeps included routers nested; iter_route_contexts flattens them
+    # with their full prefixes. Older FastAPI and plain Starlette have a flat list.
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:
+        return routes
+    return iter_route_contexts(routes)
+
+
+def _collect(entries: Iterable[Any], prefix: str, out: list[RouteInfo], opaque: list[str]) -> None:
+    for entry in entries:
+        path_format = getattr(entry, "path_format", None) or getattr(entry, "path", None)
+        if path_format is None:
+            continue
+        child_routes = getattr(entry, "routes", None)
+        if _is_mount(entry):
+            mount_path = prefix + str(getattr(entry, "path", "")).rstrip("/")
+            if child_routes:
+                _collect(_route_entries(list(child_routes)), mount_path, out, opaque)
+            else:
+                opaque.append(mount_path or "/")
+            continue
+        out.append(_route_info(entry, prefix + path_format, bool(prefix)))
+
+
+def _is_mount(entry: Any) -> bool:
+    route = getattr(entry, "route", entry)
+    return type(route).__name__ in {"Mount", "Host"}
+
+
+def _route_info(entry: Any, template: str, recompile: bool) -> RouteInfo:
+    pattern = getattr(entry, "path_regex", None)
+    if recompile or pattern is None:
+        pattern = _compile(template)
+    required, needs_body = _required_params(entry, template)
+    websocket = "WebSocket" in type(getattr(entry, "route", entry)).__name__
+    endpoint = getattr(entry, "endpoint", None)
+    return RouteInfo(
+        methods=frozenset(getattr(entry, "methods", None) or ()),
+        template=template,
+        pattern=pattern,
+        endpoint=getattr(endpoint, "__qualname__", type(endpoint).__name__),
+        required_params=required,
+        needs_body=needs_body,
+        websocket=websocket,
+    )
+
+
+def _compile(template: str) -> re.Pattern[str]:
+    from starlette.routing import compile_path
+
+    return compile_path(template)[0]
+
+
+def _required_params(entry: Any, template: str) -> tuple[tuple[str, ...], bool]:
+    dependant = getattr(entry, "dependant", None)
+    if dependant is None:
+        return tuple(_PARAM.findall(template)), False
+    names: list[str] = []
+    needs_body = False
+    for dep in _walk_dependants(dependant):
+        for kind in ("path_params", "query_params", "header_params", "cookie_params"):
+            names += [f.name for f in getattr(dep, kind, ()) if _is_required(f)]
+        needs_body = needs_body or any(_is_required(f) for f in getattr(dep, "body_params", ()))
+    return tuple(dict.fromkeys(names)), needs_body
+
+
+def _walk_dependants(dependant: Any) -> Iterator[Any]:
+    yield dependant
+    for sub in getattr(dependant, "dependencies", ()):
+        yield from _walk_dependants(sub)
+
+
+def _is_required(model_field: Any) -> bool:
+    field_info = getattr(model_field, "field_info", None)
+    if field_info is not None and hasattr(field_info, "is_required"):
+        return bool(field_info.is_required())
+    return bool(getattr(model_field, "required", False))
+
+
+def _skip_reason(route: RouteInfo) -> str:
+    if route.websocket:
+        return "a WebSocket route"
+    if "GET" not in route.methods:
+        return f"not a GET route ({_method_label(route)}): name it to drive it, e.g. \"{_method_label(route).split(',')[0]} {route.template}\""
+    if route.template in DOCS_PATHS:
+        return "FastAPI's documentation route"
+    if route.required_params:
+        return f"needs parameter{'s' if len(route.required_params) > 1 else ''} " + ", ".join(route.required_params)
+    if route.needs_body:
+        return "needs a request body"
+    return ""
+
+
+def _method_label(route: RouteInfo) -> str:
+    methods = sorted(route.methods - {"HEAD"}) or sorted(route.methods)
+    return ",".join(methods) or "ANY"

@@ -1,0 +1,1 @@
+"""Small FastAPI apps, each with one planted bottleneck (or none: clean.py)."""
