@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from perfaudit import __version__
 from perfaudit.capture.owners import OwnerClassifier
@@ -73,28 +74,34 @@ class ProfileOptions:
             lifespan=self.lifespan,
         )
 
-
-@dataclass
-class _Results:
-    """What has been measured so far: a Ctrl-C or a hang still reports all of it."""
-
-    measurements: list[RouteMeasurement] = field(default_factory=list)
-    profiles: list[RouteProfile] = field(default_factory=list)
-    skipped: list[SkippedRoute] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    current: tuple[RequestSpec, RouteKey] | None = None
+    def check(self) -> None:
+        if self.concurrency < 1:
+            raise UsageError("-c/--concurrency must be at least 1.", remedy="Pass -c 1 or more.")
+        if self.duration_s is None and (self.requests or 0) < 1:
+            raise UsageError("-n/--requests must be at least 1.", remedy="Pass -n 1 or more.")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise UsageError("--duration must be positive.", remedy="Pass e.g. --duration 5.")
+        if self.timeout_s <= 0:
+            raise UsageError("--timeout must be positive.", remedy="Pass e.g. --timeout 10.")
+        if self.warmup < 0:
+            raise UsageError("--warmup cannot be negative.", remedy="Pass --warmup 0 to skip it.")
+        if self.profile_requests is not None and self.profile_requests < 1:
+            raise UsageError("--profile-requests must be at least 1.", remedy="Pass e.g. 100.")
 
 
 def profile_app(options: ProfileOptions, *, progress: Progress | None = None) -> Session:
-    _check_options(options)
+    options.check()
     requests = build_requests(
-        options.routes, method=options.method, data=options.data, form=options.form, headers=options.headers
+        options.routes,
+        method=options.method,
+        data=options.data,
+        form=options.form,
+        headers=options.headers,
     )
     loaded = load_app(options.target, factory=options.factory, app_dir=options.app_dir)
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    results = _Results()
-    guard = HangGuard(options.timeout_s)
-    stopped_early = _drive(loaded, requests, options, results, guard, progress or NoProgress())
+    run = _AuditRun(loaded, options, progress or NoProgress())
+    stopped_early = run.drive(requests)
     return Session(
         target=options.target,
         mode="profile",
@@ -103,120 +110,178 @@ def profile_app(options: ProfileOptions, *, progress: Progress | None = None) ->
         app_root=str(loaded.app_dir),
         environment=_environment(),
         settings=options.settings(),
-        measurements=tuple(results.measurements),
-        profiles=tuple(results.profiles),
-        skipped=tuple(results.skipped),
+        measurements=tuple(run.measurements),
+        profiles=tuple(run.profiles),
+        skipped=tuple(run.skipped),
         stopped_early=stopped_early,
-        notes=tuple(results.notes),
+        notes=tuple(run.notes),
     )
 
 
-def _check_options(options: ProfileOptions) -> None:
-    if options.concurrency < 1:
-        raise UsageError("-c/--concurrency must be at least 1.", remedy="Pass -c 1 or more.")
-    if options.duration_s is None and (options.requests or 0) < 1:
-        raise UsageError("-n/--requests must be at least 1.", remedy="Pass -n 1 or more.")
-    if options.duration_s is not None and options.duration_s <= 0:
-        raise UsageError("--duration must be positive.", remedy="Pass e.g. --duration 5.")
-    if options.timeout_s <= 0:
-        raise UsageError("--timeout must be positive.", remedy="Pass e.g. --timeout 10.")
-    if options.warmup < 0:
-        raise UsageError("--warmup cannot be negative.", remedy="Pass --warmup 0 to skip it.")
+@dataclass
+class _AuditRun:
+    """One audit on its own event loop. Results accumulate as routes finish, so a Ctrl-C
+    or a hung event loop still reports everything measured before it."""
+
+    loaded: LoadedApp
+    options: ProfileOptions
+    progress: Progress
+    measurements: list[RouteMeasurement] = field(default_factory=list)
+    profiles: list[RouteProfile] = field(default_factory=list)
+    skipped: list[SkippedRoute] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    current: tuple[RequestSpec, RouteKey] | None = None
+    measured_current = False  # whether the current request's measured phase is recorded
+
+    def __post_init__(self) -> None:
+        self.guard = HangGuard(self.options.timeout_s)
+        self.lifespan = Lifespan(self.loaded.app)
+
+    def drive(self, requests: list[RequestSpec]) -> str:
+        """Run the audit on a fresh event loop; return why it stopped early, or ""."""
+        loop = asyncio.new_event_loop()
+        loop.set_exception_handler(_quiet_interrupts)
+        asyncio.set_event_loop(loop)
+        main = loop.create_task(self._audit(requests))
+        try:
+            loop.run_until_complete(main)
+            return ""
+        except KeyboardInterrupt:
+            self.progress.end()
+            reason = self._hang_reason() if self.guard.tripped else "interrupted (Ctrl-C)"
+            self._wind_down(loop, main)
+            return reason
+        finally:
+            _close(loop)
+
+    async def _audit(self, requests: list[RequestSpec]) -> None:
+        use_lifespan = self.options.lifespan
+        if use_lifespan:
+            await self.lifespan.startup()
+            if not self.lifespan.supported:
+                self.notes.append("The app does not implement the ASGI lifespan; skipped it.")
+        table = discover_routes(self.loaded.app)
+        requests = requests or self._discovered(table)
+        driver = InProcessDriver(
+            self.loaded.app,
+            state=self.lifespan.state if use_lifespan and self.lifespan.supported else None,
+            timeout_s=self.options.timeout_s,
+            on_progress=self.progress.advance,
+            on_tick=self.guard.beat,
+        )
+        with self.guard:
+            for request in requests:
+                self.current = (request, table.template_for(request.method, request.path))
+                self.measured_current = False
+                await self._audit_route(driver, request, self.current[1])
+        self.current = None
+        if use_lifespan:
+            await self.lifespan.shutdown()
+
+    async def _audit_route(
+        self, driver: InProcessDriver, request: RequestSpec, route: RouteKey
+    ) -> None:
+        phase = await self._measure(driver, request, route)
+        self._add_measurement(_measurement(route, request, phase, self.options.concurrency))
+        self.measured_current = True
+        if phase.gave_up or not phase.durations_s:
+            self.notes.append(f"{route} was not profiled: its requests kept timing out.")
+            return
+        count = self.options.profile_requests or min(len(phase.durations_s), DEFAULT_PROFILE_CAP)
+        self._add_profile(await self._profile(driver, request, route, count))
+
+    async def _measure(
+        self, driver: InProcessDriver, request: RequestSpec, route: RouteKey
+    ) -> PhaseResult:
+        opts = self.options
+        if opts.warmup:
+            self.progress.begin(f"warm-up   {route}", opts.warmup)
+            warmup = await driver.run(request, count=opts.warmup, concurrency=opts.concurrency)
+            self.progress.end()
+            if warmup.gave_up:
+                return warmup  # it hangs: report the warm-up's timeouts rather than wait again
+        count = None if opts.duration_s else opts.requests
+        self.progress.begin(f"measure   {route}", count)
+        phase = await driver.run(
+            request, count=count, duration_s=opts.duration_s, concurrency=opts.concurrency
+        )
+        self.progress.end()
+        return phase
+
+    async def _profile(
+        self, driver: InProcessDriver, request: RequestSpec, route: RouteKey, count: int
+    ) -> RouteProfile:
+        self.progress.begin(f"profile   {route}", count)
+        collector = TracingCollector()
+        collector.start()
+        try:
+            traced = await driver.run(request, count=count, concurrency=1)
+        finally:
+            raw = collector.stop()
+            self.progress.end()
+        request_time = sum(traced.durations_s) + sum(traced.background_s)
+        functions = to_function_stats(raw, OwnerClassifier())
+        return RouteProfile(route, collector.name, traced.requests, request_time, functions)
+
+    def _discovered(self, table: RouteTable) -> list[RequestSpec]:
+        chosen, skipped = table.drivable_get_routes()
+        self.skipped.extend(skipped)
+        if not chosen:
+            raise UsageError(
+                "No route to drive: the app has no GET route without required parameters.",
+                remedy="Name the routes to profile, e.g. "
+                'perfaudit profile main:app /items/42 "POST /orders".',
+            )
+        return [RequestSpec("GET", route.template) for route in chosen]
+
+    def _add_measurement(self, new: RouteMeasurement) -> None:
+        """Requests under one template (/orders/1, /orders/999) are one route."""
+        for i, old in enumerate(self.measurements):
+            if old.route == new.route:
+                self.measurements[i] = old.merged_with(new)
+                return
+        self.measurements.append(new)
+
+    def _add_profile(self, new: RouteProfile) -> None:
+        for i, old in enumerate(self.profiles):
+            if old.route == new.route:
+                self.profiles[i] = old.merged_with(new)
+                return
+        self.profiles.append(new)
+
+    def _hang_reason(self) -> str:
+        timeout, guard = self.options.timeout_s, self.guard
+        where = f" at {guard.location}" if guard.location else ""
+        blocked = f"blocked the event loop for more than {timeout:g} s{where}"
+        if self.current is None:
+            return f"a handler {blocked}"
+        request, route = self.current
+        if not self.measured_current:
+            sample = ErrorSample(
+                kind="timeout",
+                message=f"the handler {blocked}",
+                location=guard.location,
+                traceback=guard.stack,
+            )
+            self._add_measurement(_hung_measurement(request, route, sample, self.options))
+        return f"{route} {blocked}; the run was stopped there"
+
+    def _wind_down(self, loop: asyncio.AbstractEventLoop, main: asyncio.Task[None]) -> None:
+        """After an interrupt: cancel the audit and still try the app's shutdown, briefly."""
+        main.cancel()
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(asyncio.wait_for(asyncio.shield(main), 1.0))
+        if self.options.lifespan:
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(asyncio.wait_for(self.lifespan.shutdown(), 5.0))
 
 
-def _drive(
-    loaded: LoadedApp,
-    requests: list[RequestSpec],
-    options: ProfileOptions,
-    results: _Results,
-    guard: HangGuard,
-    progress: Progress,
-) -> str:
-    """Run the audit on a fresh event loop; return why it stopped early, or ""."""
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    lifespan = Lifespan(loaded.app)
-    main = loop.create_task(_audit(loaded, requests, options, results, guard, progress, lifespan))
-    try:
-        loop.run_until_complete(main)
-        return ""
-    except KeyboardInterrupt:
-        progress.end()
-        reason = _hang_reason(results, guard, options) if guard.tripped else "interrupted (Ctrl-C)"
-        _finish(loop, main, lifespan, options.lifespan)
-        return reason
-    finally:
-        _close(loop)
-
-
-async def _audit(
-    loaded: LoadedApp,
-    requests: list[RequestSpec],
-    options: ProfileOptions,
-    results: _Results,
-    guard: HangGuard,
-    progress: Progress,
-    lifespan: Lifespan,
-) -> None:
-    if options.lifespan:
-        await lifespan.startup()
-        if not lifespan.supported:
-            results.notes.append("The app does not implement the ASGI lifespan; startup was skipped.")
-    table = discover_routes(loaded.app)
-    requests = requests or _discovered_requests(table, results)
-    driver = InProcessDriver(
-        loaded.app,
-        state=lifespan.state if lifespan.supported and options.lifespan else None,
-        timeout_s=options.timeout_s,
-        on_progress=progress.advance,
-        on_tick=guard.beat,
-    )
-    with guard:
-        for request in requests:
-            results.current = (request, table.template_for(request.method, request.path))
-            await _audit_route(driver, request, results.current[1], options, results, progress)
-    results.current = None
-    if options.lifespan:
-        await lifespan.shutdown()
-
-
-async def _audit_route(
-    driver: InProcessDriver,
-    request: RequestSpec,
-    route: RouteKey,
-    options: ProfileOptions,
-    results: _Results,
-    progress: Progress,
-) -> None:
-    if options.warmup:
-        progress.begin(f"warm-up   {route}", options.warmup)
-        await driver.run(request, count=options.warmup, concurrency=options.concurrency)
-        progress.end()
-    count = None if options.duration_s else options.requests
-    progress.begin(f"measure   {route}", count)
-    phase = await driver.run(
-        request, count=count, duration_s=options.duration_s, concurrency=options.concurrency
-    )
-    progress.end()
-    results.measurements.append(_measurement(route, request, phase, options.concurrency))
-    profiled = options.profile_requests or min(max(len(phase.durations_s), 1), DEFAULT_PROFILE_CAP)
-    progress.begin(f"profile   {route}", profiled)
-    collector = TracingCollector()
-    collector.start()
-    try:
-        traced = await driver.run(request, count=profiled, concurrency=1)
-    finally:
-        raw = collector.stop()
-        progress.end()
-    request_time = sum(traced.durations_s) + sum(traced.background_s)
-    functions = to_function_stats(raw, OwnerClassifier())
-    results.profiles.append(RouteProfile(route, collector.name, len(traced.durations_s), request_time, functions))
-
-
-def _measurement(route: RouteKey, request: RequestSpec, phase: PhaseResult, concurrency: int) -> RouteMeasurement:
+def _measurement(
+    route: RouteKey, request: RequestSpec, phase: PhaseResult, concurrency: int
+) -> RouteMeasurement:
     return RouteMeasurement(
         route=route,
-        url=request.url,
+        urls=(request.url,),
         concurrency=concurrency,
         wall_s=phase.wall_s,
         durations_s=phase.durations_s,
@@ -228,42 +293,12 @@ def _measurement(route: RouteKey, request: RequestSpec, phase: PhaseResult, conc
     )
 
 
-def _discovered_requests(table: RouteTable, results: _Results) -> list[RequestSpec]:
-    chosen, skipped = table.drivable_get_routes()
-    results.skipped.extend(skipped)
-    if not chosen:
-        raise UsageError(
-            "No route to drive: the app has no GET route without required parameters.",
-            remedy='Name the routes to profile, e.g. perfaudit profile main:app /items/42 "POST /orders".',
-        )
-    return [RequestSpec("GET", route.template) for route in chosen]
-
-
-def _hang_reason(results: _Results, guard: HangGuard, options: ProfileOptions) -> str:
-    where = f" at {guard.location}" if guard.location else ""
-    if results.current is None:
-        return f"the event loop was blocked for more than {options.timeout_s:g} s{where}"
-    request, route = results.current
-    if all(m.route != route for m in results.measurements):
-        sample = ErrorSample(
-            kind="timeout",
-            message=f"the handler blocked the event loop for more than {options.timeout_s:g} s{where}",
-            location=guard.location,
-            traceback=guard.stack,
-        )
-        results.measurements.append(_hung_measurement(request, route, sample, options))
-    return (
-        f"{route} blocked the event loop for more than {options.timeout_s:g} s{where}; "
-        "the run was stopped there"
-    )
-
-
 def _hung_measurement(
     request: RequestSpec, route: RouteKey, sample: ErrorSample, options: ProfileOptions
 ) -> RouteMeasurement:
     return RouteMeasurement(
         route=route,
-        url=request.url,
+        urls=(request.url,),
         concurrency=options.concurrency,
         wall_s=0.0,
         durations_s=(),
@@ -276,14 +311,12 @@ def _hung_measurement(
     )
 
 
-def _finish(loop: asyncio.AbstractEventLoop, main: asyncio.Task[None], lifespan: Lifespan, run_lifespan: bool) -> None:
-    """After an interrupt: cancel the audit and still try the app's shutdown, briefly."""
-    main.cancel()
-    with contextlib.suppress(BaseException):
-        loop.run_until_complete(asyncio.wait_for(asyncio.shield(main), 1.0))
-    if run_lifespan:
-        with contextlib.suppress(BaseException):
-            loop.run_until_complete(asyncio.wait_for(lifespan.shutdown(), 5.0))
+def _quiet_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A Ctrl-C lands in whichever task was running; that task's "exception never
+    retrieved" is our interrupt, not the app's error."""
+    if isinstance(context.get("exception"), KeyboardInterrupt):
+        return
+    loop.default_exception_handler(context)
 
 
 def _close(loop: asyncio.AbstractEventLoop) -> None:

@@ -9,9 +9,17 @@ from functools import cached_property
 from perfaudit.analysis.findings import Location
 from perfaudit.analysis.paths import display_function, display_path
 from perfaudit.analysis.stats import LatencySummary
-from perfaudit.model import FunctionId, FunctionStats, RouteKey, RouteMeasurement, RouteProfile, Session
+from perfaudit.model import (
+    FunctionId,
+    FunctionStats,
+    RouteKey,
+    RouteMeasurement,
+    RouteProfile,
+    Session,
+)
 
 IGNORED_OWNERS = frozenset({"perfaudit", "idle"})
+NESTED_CODE = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +29,9 @@ class Attribution:
 
     function: FunctionStats
     time_s: float
-    callees: tuple[tuple[FunctionStats, float], ...]  # (callee, time from this caller), largest first
+    callees: tuple[
+        tuple[FunctionStats, float], ...
+    ]  # (callee, time from this caller), largest first
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,9 @@ class AnalysisContext:
     def __init__(self, session: Session) -> None:
         self.session = session
         profiles = {p.route: p for p in session.profiles}
-        keys = [m.route for m in session.measurements] + [r for r in profiles if r not in {m.route for m in session.measurements}]
+        keys = [m.route for m in session.measurements] + [
+            r for r in profiles if r not in {m.route for m in session.measurements}
+        ]
         measurements = {m.route: m for m in session.measurements}
         self.routes = [RouteView(key, measurements.get(key), profiles.get(key)) for key in keys]
 
@@ -68,9 +80,28 @@ def app_attributions(profile: RouteProfile) -> list[Attribution]:
         for edge in fn.callers:
             if edge.caller in app and edge.cumulative_s > 0:
                 callees[edge.caller].append((fn, edge.cumulative_s))
-    result = []
-    for fid, fn in app.items():
-        own = sorted(callees[fid], key=lambda pair: pair[1], reverse=True)
-        result.append(Attribution(fn, fn.self_s + sum(t for _, t in own), tuple(own)))
+    times = {fid: fn.self_s + sum(t for _, t in callees[fid]) for fid, fn in app.items()}
+    for fid in [f for f in app if f.name in NESTED_CODE]:
+        parent = _enclosing_app_caller(app[fid], app)
+        if parent is not None:
+            times[parent] += times.pop(fid)
+            callees[parent] += callees.pop(fid, [])
+    result = [
+        Attribution(
+            app[fid], time_s, tuple(sorted(callees[fid], key=lambda pair: pair[1], reverse=True))
+        )
+        for fid, time_s in times.items()
+    ]
     result.sort(key=lambda a: a.time_s, reverse=True)
     return result
+
+
+def _enclosing_app_caller(
+    fn: FunctionStats, app: dict[FunctionId, FunctionStats]
+) -> FunctionId | None:
+    """A comprehension or lambda belongs to the app function that calls it (on 3.11 a list
+    comprehension is its own code object; 3.12 inlines it)."""
+    callers = [
+        edge for edge in fn.callers if edge.caller in app and edge.caller.name not in NESTED_CODE
+    ]
+    return max(callers, key=lambda edge: edge.cumulative_s).caller if callers else None

@@ -30,7 +30,9 @@ class Hotspot:
 
 
 def route_hotspots(profile: RouteProfile, app_root: str) -> list[Hotspot]:
-    return _hotspots(profile.functions, profile.request_time_s, profile.requests, app_root, str(profile.route))
+    return _hotspots(
+        profile.functions, profile.request_time_s, profile.requests, app_root, str(profile.route)
+    )
 
 
 def overall_hotspots(profiles: Iterable[RouteProfile], app_root: str) -> list[Hotspot]:
@@ -55,7 +57,11 @@ def overall_hotspots(profiles: Iterable[RouteProfile], app_root: str) -> list[Ho
 
 
 def _hotspots(
-    functions: Iterable[FunctionStats], request_time_s: float, requests: int, app_root: str, route: str | None
+    functions: Iterable[FunctionStats],
+    request_time_s: float,
+    requests: int,
+    app_root: str,
+    route: str | None,
 ) -> list[Hotspot]:
     if request_time_s <= 0:
         return []

@@ -19,7 +19,7 @@ HOTSPOTS_KEPT = 25
 class RouteSummary:
     method: str
     path: str
-    url: str
+    urls: tuple[str, ...]
     requests: int
     errors: int
     timeouts: int
@@ -60,7 +60,8 @@ def build_report(session: Session) -> Report:
         routes=tuple(_summary(view) for view in ctx.routes if view.measurement is not None),
         hotspots=tuple(overall_hotspots(session.profiles, session.app_root)[:HOTSPOTS_KEPT]),
         route_hotspots={
-            str(p.route): tuple(route_hotspots(p, session.app_root)[:HOTSPOTS_KEPT]) for p in session.profiles
+            str(p.route): tuple(route_hotspots(p, session.app_root)[:HOTSPOTS_KEPT])
+            for p in session.profiles
         },
         findings=tuple(rank(findings)),
         skipped=session.skipped,
@@ -74,7 +75,7 @@ def _summary(view: RouteView) -> RouteSummary:
     return RouteSummary(
         method=view.route.method,
         path=view.route.template,
-        url=m.url,
+        urls=m.urls,
         requests=m.requests,
         errors=m.errors,
         timeouts=m.timeouts,

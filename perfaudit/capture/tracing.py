@@ -78,7 +78,7 @@ class TracingCollector:
             self._thread_profile().enable()
 
         threading.setprofile(on_new_thread)
-        self._restore.append(lambda: threading.setprofile(None))  # type: ignore[arg-type]
+        self._restore.append(lambda: threading.setprofile(None))
 
 
 def merge_stats(profiles: list[cProfile.Profile]) -> RawStats:
@@ -86,7 +86,7 @@ def merge_stats(profiles: list[cProfile.Profile]) -> RawStats:
     merged: RawStats = {}
     for profile in profiles:
         profile.create_stats()
-        stats: RawStats = profile.stats  # type: ignore[attr-defined]
+        stats: RawStats = getattr(profile, "stats")  # noqa: B009 - set by create_stats, untyped
         for key, (cc, nc, tt, ct, callers) in stats.items():
             if key not in merged:
                 merged[key] = (cc, nc, tt, ct, dict(callers))
@@ -94,7 +94,9 @@ def merge_stats(profiles: list[cProfile.Profile]) -> RawStats:
             mcc, mnc, mtt, mct, mcallers = merged[key]
             for caller, edge in callers.items():
                 old = mcallers.get(caller)
-                mcallers[caller] = edge if old is None else tuple(a + b for a, b in zip(old, edge, strict=True))
+                mcallers[caller] = (
+                    edge if old is None else tuple(a + b for a, b in zip(old, edge, strict=True))
+                )
             merged[key] = (mcc + cc, mnc + nc, mtt + tt, mct + ct, mcallers)
     return merged
 
@@ -119,4 +121,6 @@ def _caller_stats(caller: tuple[str, int, str], edge: Any) -> CallerStats:
         nc, cc, tt, ct = edge
     else:  # pstats keeps a bare call count for some callers
         nc, cc, tt, ct = edge, edge, 0.0, 0.0
-    return CallerStats(FunctionId(*caller), calls=nc, primitive_calls=cc, self_s=tt, cumulative_s=ct)
+    return CallerStats(
+        FunctionId(*caller), calls=nc, primitive_calls=cc, self_s=tt, cumulative_s=ct
+    )

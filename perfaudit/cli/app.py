@@ -35,7 +35,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Show the version and exit."
+        ),
     ] = False,
 ) -> None:
     """perfaudit: measure, profile and explain a FastAPI app's performance."""
@@ -66,8 +69,8 @@ def guarded(action: Callable[[], T]) -> T:
         if os.environ.get("PERFAUDIT_DEBUG"):
             raise
         typer.echo(
-            f"error: perfaudit hit an internal error ({type(exc).__name__}: {exc}). This is a bug in "
-            "perfaudit: run again with PERFAUDIT_DEBUG=1 for the traceback and report it.",
+            f"error: perfaudit hit an internal error ({type(exc).__name__}: {exc}). "
+            "This is a bug in perfaudit: run again with PERFAUDIT_DEBUG=1 for the traceback and report it.",
             err=True,
         )
         raise typer.Exit(EXIT_INTERNAL) from None
@@ -86,7 +89,11 @@ def main() -> None:
 def _exit(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
-    stuck = [t for t in threading.enumerate() if t.is_alive() and not t.daemon and t is not threading.main_thread()]
+    stuck = [
+        t
+        for t in threading.enumerate()
+        if t.is_alive() and not t.daemon and t is not threading.main_thread()
+    ]
     if stuck:
         # A handler is still stuck in a worker thread; it has been reported. Python would
         # wait for it forever at exit, so leave without waiting.

@@ -50,7 +50,8 @@ def emit_report(
             written.append(f"Session: {session_path}")
     except OSError as exc:
         raise UsageError(
-            f"Cannot write {exc.filename}: {exc.strerror}.", remedy="Choose a path you can write to."
+            f"Cannot write {exc.filename}: {exc.strerror}.",
+            remedy="Choose a path you can write to.",
         ) from None
     for line in written:
         console.print(line, style="dim", markup=False)

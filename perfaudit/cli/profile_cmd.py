@@ -12,7 +12,9 @@ from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
 
 @app.command(no_args_is_help=True)
 def profile(
-    target: Annotated[str, typer.Argument(help="The app as module:attribute, e.g. main:app.", show_default=False)],
+    target: Annotated[
+        str, typer.Argument(help="The app as module:attribute, e.g. main:app.", show_default=False)
+    ],
     routes: Annotated[
         list[str] | None,
         typer.Argument(
@@ -21,33 +23,68 @@ def profile(
             show_default=False,
         ),
     ] = None,
-    method: Annotated[str, typer.Option("-X", "--method", help="Method for routes given without one.")] = "GET",
+    method: Annotated[
+        str, typer.Option("-X", "--method", help="Method for routes given without one.")
+    ] = "GET",
     data: Annotated[
-        str | None, typer.Option("-d", "--data", help="JSON body for POST/PUT/PATCH/DELETE routes, or @file.")
+        str | None,
+        typer.Option("-d", "--data", help="JSON body for POST/PUT/PATCH/DELETE routes, or @file."),
     ] = None,
-    form: Annotated[list[str] | None, typer.Option("--form", help="Form field name=value (repeatable).")] = None,
-    header: Annotated[list[str] | None, typer.Option("-H", "--header", help='Header "Name: value" (repeatable).')] = None,
-    factory: Annotated[bool, typer.Option("--factory", help="TARGET is a function that returns the app.")] = False,
-    app_dir: Annotated[Path, typer.Option("--app-dir", help="Folder put first on sys.path.")] = Path("."),
-    lifespan: Annotated[bool, typer.Option("--lifespan/--no-lifespan", help="Run the app's lifespan.")] = True,
-    requests: Annotated[int, typer.Option("-n", "--requests", help="Measured requests per route.")] = 100,
+    form: Annotated[
+        list[str] | None, typer.Option("--form", help="Form field name=value (repeatable).")
+    ] = None,
+    header: Annotated[
+        list[str] | None, typer.Option("-H", "--header", help='Header "Name: value" (repeatable).')
+    ] = None,
+    factory: Annotated[
+        bool, typer.Option("--factory", help="TARGET is a function that returns the app.")
+    ] = False,
+    app_dir: Annotated[
+        Path, typer.Option("--app-dir", help="Folder put first on sys.path.")
+    ] = Path("."),
+    lifespan: Annotated[
+        bool, typer.Option("--lifespan/--no-lifespan", help="Run the app's lifespan.")
+    ] = True,
+    requests: Annotated[
+        int, typer.Option("-n", "--requests", help="Measured requests per route.")
+    ] = 100,
     duration: Annotated[
-        float | None, typer.Option("--duration", help="Measure each route for this many seconds instead of -n.")
+        float | None,
+        typer.Option("--duration", help="Measure each route for this many seconds instead of -n."),
     ] = None,
-    concurrency: Annotated[int, typer.Option("-c", "--concurrency", help="Requests in flight at once.")] = 1,
-    warmup: Annotated[int, typer.Option("--warmup", help="Unmeasured requests per route first.")] = 10,
-    timeout: Annotated[float, typer.Option("--timeout", help="Seconds before a request counts as hung.")] = 30.0,
+    concurrency: Annotated[
+        int, typer.Option("-c", "--concurrency", help="Requests in flight at once.")
+    ] = 1,
+    warmup: Annotated[
+        int, typer.Option("--warmup", help="Unmeasured requests per route first.")
+    ] = 10,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds before a request counts as hung.")
+    ] = 30.0,
     profile_requests: Annotated[
         int | None,
-        typer.Option("--profile-requests", help="Requests per route in the profiled phase (default: as measured, ≤200)."),
+        typer.Option(
+            "--profile-requests",
+            help="Requests per route in the profiled phase (default: as measured, ≤200).",
+        ),
     ] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Write the JSON report here.")] = None,
-    pstats_path: Annotated[Path | None, typer.Option("--pstats", help="Write the profile as .pstats (snakeviz).")] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here.")
+    ] = None,
+    pstats_path: Annotated[
+        Path | None, typer.Option("--pstats", help="Write the profile as .pstats (snakeviz).")
+    ] = None,
     session_path: Annotated[
-        Path | None, typer.Option("--save-session", help="Save the raw session, to re-analyse with `perfaudit report`.")
+        Path | None,
+        typer.Option(
+            "--save-session", help="Save the raw session, to re-analyse with `perfaudit report`."
+        ),
     ] = None,
     fail_on: Annotated[
-        str | None, typer.Option("--fail-on", help="Exit 1 if a finding is at least this severe (low…critical).")
+        str | None,
+        typer.Option(
+            "--fail-on", help="Exit 1 if a finding is at least this severe (low…critical)."
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
 ) -> None:
@@ -56,8 +93,8 @@ def profile(
     def run() -> int:
         from perfaudit.analysis.findings import Severity
         from perfaudit.audit import ProfileOptions, profile_app
-        from perfaudit.cli.output import emit_report, parse_fail_on
         from perfaudit.cli.console import RichProgress, error_console
+        from perfaudit.cli.output import emit_report, parse_fail_on
 
         threshold: Severity | None = parse_fail_on(fail_on)
         options = ProfileOptions(
@@ -82,7 +119,13 @@ def profile(
         else:
             with RichProgress(error_console()) as progress:
                 session = profile_app(options, progress=progress)
-        code = emit_report(session, json_path=json_path, pstats_path=pstats_path, session_path=session_path, fail_on=threshold)
+        code = emit_report(
+            session,
+            json_path=json_path,
+            pstats_path=pstats_path,
+            session_path=session_path,
+            fail_on=threshold,
+        )
         return EXIT_INTERRUPTED if session.stopped_early.startswith("interrupted") else code
 
     raise typer.Exit(guarded(run))

@@ -13,7 +13,9 @@ from typing import Any
 from perfaudit.fileio import atomic_write
 from perfaudit.model import FunctionId, RouteProfile
 
-PstatsDict = dict[tuple[str, int, str], tuple[int, int, float, float, dict[tuple[str, int, str], Any]]]
+PstatsDict = dict[
+    tuple[str, int, str], tuple[int, int, float, float, dict[tuple[str, int, str], Any]]
+]
 
 
 def to_pstats_dict(profiles: Iterable[RouteProfile]) -> PstatsDict:
@@ -32,7 +34,13 @@ def to_pstats_dict(profiles: Iterable[RouteProfile]) -> PstatsDict:
                     old[2] + edge.self_s,
                     old[3] + edge.cumulative_s,
                 )
-            table[key] = (cc + fn.primitive_calls, nc + fn.calls, tt + fn.self_s, ct + fn.cumulative_s, callers)
+            table[key] = (
+                cc + fn.primitive_calls,
+                nc + fn.calls,
+                tt + fn.self_s,
+                ct + fn.cumulative_s,
+                callers,
+            )
     return table
 
 

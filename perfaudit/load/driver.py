@@ -23,6 +23,9 @@ from perfaudit.target.loader import ASGIApp, user_traceback
 ProgressCallback = Callable[[int], None]
 TICK_S = 0.05
 ERROR_BODY_LIMIT = 2048
+# A route that keeps hanging is given up on: each hung `def` handler holds one of the
+# threadpool's 40 threads for good, and waiting out more timeouts teaches nothing new.
+MAX_CONSECUTIVE_TIMEOUTS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +38,11 @@ class PhaseResult:
     error_sample: ErrorSample | None
     wall_s: float
     abandoned: int  # requests still running (hung) when the phase ended
+    gave_up: bool  # stopped after MAX_CONSECUTIVE_TIMEOUTS timeouts in a row
+
+    @property
+    def requests(self) -> int:
+        return len(self.durations_s)
 
 
 class Exchange:
@@ -89,8 +97,15 @@ class _Phase:
     inflight: dict[asyncio.Task[None], float] = field(default_factory=dict)
     retired: set[asyncio.Task[None]] = field(default_factory=set)
     reported: int = 0
+    consecutive_timeouts: int = 0
+
+    @property
+    def gave_up(self) -> bool:
+        return self.consecutive_timeouts >= MAX_CONSECUTIVE_TIMEOUTS
 
     def claim(self) -> bool:
+        if self.gave_up:
+            return False
         if self.count is not None and self.claimed >= self.count:
             return False
         if self.deadline is not None and perf_counter() >= self.deadline:
@@ -138,10 +153,14 @@ class InProcessDriver:
         self._report_progress(phase)
         return self._result(phase, wall)
 
-    def _spawn(self, phase: _Phase, scope: dict[str, Any], request: RequestSpec) -> asyncio.Task[None]:
+    def _spawn(
+        self, phase: _Phase, scope: dict[str, Any], request: RequestSpec
+    ) -> asyncio.Task[None]:
         return asyncio.get_running_loop().create_task(self._worker(phase, scope, request.body))
 
-    def _supervise(self, phase: _Phase, scope: dict[str, Any], request: RequestSpec) -> set[asyncio.Task[None]]:
+    def _supervise(
+        self, phase: _Phase, scope: dict[str, Any], request: RequestSpec
+    ) -> set[asyncio.Task[None]]:
         """Retire workers whose request outlived the timeout, replace them, report progress."""
         if self._on_tick is not None:
             self._on_tick()
@@ -153,6 +172,7 @@ class InProcessDriver:
             del phase.inflight[task]
             phase.retired.add(task)
             phase.timeouts += 1
+            phase.consecutive_timeouts += 1
             phase.errors += 1
             phase.statuses["timeout"] += 1
             phase.sample = phase.sample or ErrorSample(
@@ -191,9 +211,15 @@ class InProcessDriver:
             self._record(phase, exchange, began, finished, failure)
 
     def _record(
-        self, phase: _Phase, exchange: Exchange, began: float, finished: float, failure: BaseException | None
+        self,
+        phase: _Phase,
+        exchange: Exchange,
+        began: float,
+        finished: float,
+        failure: BaseException | None,
     ) -> None:
         end = exchange.end or finished
+        phase.consecutive_timeouts = 0
         phase.durations.append(end - began)
         phase.background.append(finished - end)
         status = exchange.status or (500 if failure else 0)
@@ -224,6 +250,7 @@ class InProcessDriver:
             error_sample=phase.sample,
             wall_s=wall,
             abandoned=abandoned,
+            gave_up=phase.gave_up,
         )
 
     @staticmethod
@@ -260,4 +287,3 @@ def _error_sample(status: int, exchange: Exchange, failure: BaseException | None
         )
     body = b"".join(exchange.chunks)[:ERROR_BODY_LIMIT].decode("utf-8", "replace")
     return ErrorSample(kind="http-status", message=f"HTTP {status}: {body}".strip(), status=status)
-

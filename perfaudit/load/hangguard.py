@@ -27,7 +27,9 @@ class HangGuard:
         self._beat = perf_counter()
         self._stop = threading.Event()
         self._main = threading.main_thread().ident
-        self._thread = threading.Thread(target=self._watch, name="perfaudit-hang-guard", daemon=True)
+        self._thread = threading.Thread(
+            target=self._watch, name="perfaudit-hang-guard", daemon=True
+        )
         self.location: CodeLocation | None = None
         self.stack = ""
         self.tripped = False

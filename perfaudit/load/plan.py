@@ -58,9 +58,14 @@ def build_requests(
 
 def read_body(data: str | None, form: Sequence[str]) -> Body | None:
     if data is not None and form:
-        raise UsageError("-d and --form were both given.", remedy="Send a JSON body or a form, not both.")
+        raise UsageError(
+            "-d and --form were both given.", remedy="Send a JSON body or a form, not both."
+        )
     if form:
-        return Body(urlencode([_parse_form_field(f) for f in form]).encode(), "application/x-www-form-urlencoded")
+        return Body(
+            urlencode([_parse_form_field(f) for f in form]).encode(),
+            "application/x-www-form-urlencoded",
+        )
     if data is None:
         return None
     text = _read_data_file(data[1:]) if data.startswith("@") else data
@@ -69,7 +74,7 @@ def read_body(data: str | None, form: Sequence[str]) -> Body | None:
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"The -d body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
-            remedy="Quote it for your shell, e.g. -d '{\"sku\": \"A1\"}', or pass @file.json.",
+            remedy='Quote it for your shell, e.g. -d \'{"sku": "A1"}\', or pass @file.json.',
         ) from None
     return Body(text.encode(), "application/json")
 
@@ -98,14 +103,18 @@ def _parse_route(text: str, default_method: str) -> tuple[str, str, str]:
     elif len(parts) == 1:
         method, target = default_method, parts[0]
     else:
-        raise UsageError(f"'{text}' is not a route.", remedy='Write "/path?query" or "METHOD /path".')
+        raise UsageError(
+            f"'{text}' is not a route.", remedy='Write "/path?query" or "METHOD /path".'
+        )
     if "://" in target:
         raise UsageError(
             f"'{target}' is a URL, but profile drives the app in-process.",
             remedy="Give only the path, e.g. /items/42.",
         )
     if not target.startswith("/"):
-        raise UsageError(f"'{target}' is not a route path.", remedy=f"Start it with a slash: /{target}.")
+        raise UsageError(
+            f"'{target}' is not a route path.", remedy=f"Start it with a slash: /{target}."
+        )
     path, _, query = target.partition("?")
     return method, path, query
 

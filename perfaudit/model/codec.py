@@ -28,7 +28,7 @@ def from_jsonable(cls: type[T], data: Any) -> T:
     return typing.cast(T, _decode(cls, data))
 
 
-def _decode(hint: Any, data: Any) -> Any:
+def _decode(hint: Any, data: Any) -> Any:  # noqa: PLR0911 - one return per kind of type
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint) and isinstance(hint, type):
         hints = typing.get_type_hints(hint)

@@ -53,3 +53,42 @@ class RouteProfile:
     requests: int
     request_time_s: float
     functions: tuple[FunctionStats, ...]
+
+    def merged_with(self, other: RouteProfile) -> RouteProfile:
+        by_id = {fn.function: fn for fn in self.functions}
+        for fn in other.functions:
+            mine = by_id.get(fn.function)
+            by_id[fn.function] = fn if mine is None else _add(mine, fn)
+        return RouteProfile(
+            route=self.route,
+            profiler=self.profiler,
+            requests=self.requests + other.requests,
+            request_time_s=self.request_time_s + other.request_time_s,
+            functions=tuple(by_id.values()),
+        )
+
+
+def _add(a: FunctionStats, b: FunctionStats) -> FunctionStats:
+    edges = {edge.caller: edge for edge in a.callers}
+    for edge in b.callers:
+        old = edges.get(edge.caller)
+        edges[edge.caller] = (
+            edge
+            if old is None
+            else CallerStats(
+                edge.caller,
+                old.calls + edge.calls,
+                old.primitive_calls + edge.primitive_calls,
+                old.self_s + edge.self_s,
+                old.cumulative_s + edge.cumulative_s,
+            )
+        )
+    return FunctionStats(
+        a.function,
+        a.owner,
+        a.calls + b.calls,
+        a.primitive_calls + b.primitive_calls,
+        a.self_s + b.self_s,
+        a.cumulative_s + b.cumulative_s,
+        tuple(edges.values()),
+    )

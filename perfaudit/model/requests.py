@@ -50,7 +50,7 @@ class RouteMeasurement:
     """
 
     route: RouteKey
-    url: str
+    urls: tuple[str, ...]  # the request URLs that fell under this template
     concurrency: int
     wall_s: float
     durations_s: tuple[float, ...]
@@ -64,6 +64,31 @@ class RouteMeasurement:
     @property
     def requests(self) -> int:
         return len(self.durations_s)
+
+    def merged_with(self, other: RouteMeasurement) -> RouteMeasurement:
+        """Two request URLs under one template (/orders/1, /orders/999) are one route."""
+        statuses = dict(self.status_counts)
+        for status, count in other.status_counts.items():
+            statuses[status] = statuses.get(status, 0) + count
+        sample = self.error_sample
+        if other.error_sample and (
+            sample is None
+            or (sample.kind != "exception" and other.error_sample.kind == "exception")
+        ):
+            sample = other.error_sample
+        return RouteMeasurement(
+            route=self.route,
+            urls=tuple(dict.fromkeys(self.urls + other.urls)),
+            concurrency=self.concurrency,
+            wall_s=self.wall_s + other.wall_s,
+            durations_s=self.durations_s + other.durations_s,
+            background_s=self.background_s + other.background_s,
+            status_counts=statuses,
+            errors=self.errors + other.errors,
+            timeouts=self.timeouts + other.timeouts,
+            error_sample=sample,
+            completed=self.completed and other.completed,
+        )
 
 
 @dataclass(frozen=True, slots=True)

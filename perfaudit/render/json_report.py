@@ -23,7 +23,12 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "target": session.target,
         "mode": session.mode,
         "started_at": session.started_at,
-        "environment": {"python": env.python, "loop": env.loop, "platform": env.platform, **env.packages},
+        "environment": {
+            "python": env.python,
+            "loop": env.loop,
+            "platform": env.platform,
+            **env.packages,
+        },
         "settings": to_jsonable(session.settings),
         "phases": {
             "latency": "measured phase, no profiler attached",
@@ -32,7 +37,9 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "stopped_early": session.stopped_early or None,
         "routes": [_route(r) for r in report.routes],
         "hotspots": [asdict(h) for h in report.hotspots],
-        "route_hotspots": {route: [asdict(h) for h in spots] for route, spots in report.route_hotspots.items()},
+        "route_hotspots": {
+            route: [asdict(h) for h in spots] for route, spots in report.route_hotspots.items()
+        },
         "findings": [_finding(f) for f in report.findings],
         "skipped_routes": [asdict(s) for s in report.skipped],
         "notes": list(session.notes),
@@ -52,7 +59,7 @@ def _route(route: RouteSummary) -> dict[str, Any]:
     return {
         "method": route.method,
         "path": route.path,
-        "url": route.url,
+        "urls": list(route.urls),
         "requests": route.requests,
         "errors": route.errors,
         "timeouts": route.timeouts,

@@ -41,7 +41,9 @@ def render_terminal(report: Report, console: Console) -> None:
 def _header(report: Report) -> Group:
     s = report.session
     env = s.environment
-    versions = " · ".join(f"{name} {env.packages[name]}" for name in ("fastapi", "starlette") if name in env.packages)
+    versions = " · ".join(
+        f"{name} {env.packages[name]}" for name in ("fastapi", "starlette") if name in env.packages
+    )
     load = (
         f"{s.settings.requests} requests per route"
         if s.settings.requests
@@ -57,7 +59,11 @@ def _header(report: Report) -> Group:
         ),
     ]
     if s.stopped_early:
-        lines.append(Text(f"Stopped early: {s.stopped_early}. Results below are partial.", style="bold yellow"))
+        lines.append(
+            Text(
+                f"Stopped early: {s.stopped_early}. Results below are partial.", style="bold yellow"
+            )
+        )
     return Group(*lines, Text(""))
 
 
@@ -79,7 +85,11 @@ def _routes_table(routes: tuple[RouteSummary, ...], console: Console) -> Table:
         table.add_column(name, justify="right")
     for r in routes:
         lat = r.latency_ms
-        cells = [f"{v:.2f}" for v in (lat.p50, lat.p90, lat.p95, lat.p99, lat.max)] if lat else ["-"] * 5
+        cells = (
+            [f"{v:.2f}" for v in (lat.p50, lat.p90, lat.p95, lat.p99, lat.max)]
+            if lat
+            else ["-"] * 5
+        )
         errors = Text(str(r.errors), style="red" if r.errors else "")
         label = r.label + ("" if r.completed else " (stopped)")
         table.add_row(escape(label), str(r.requests), errors, f"{r.throughput_rps:,.0f}", *cells)
@@ -110,7 +120,9 @@ def _hotspots_table(hotspots: tuple[Hotspot, ...], console: Console) -> Table:
 
 def _findings(findings: tuple[Finding, ...]) -> Group:
     if not findings:
-        return Group(Text("Findings: none. Nothing stands out in this run.", style="bold green"), Text(""))
+        return Group(
+            Text("Findings: none. Nothing stands out in this run.", style="bold green"), Text("")
+        )
     parts: list[Text] = [Text("Findings (most important first)", style="bold")]
     for number, finding in enumerate(findings, 1):
         parts.extend(_finding(number, finding))
@@ -133,7 +145,12 @@ def _finding(number: int, f: Finding) -> list[Text]:
     lines.append(Text(f"   → {f.suggestion}"))
     if f.estimated_gain:
         gain = f.estimated_gain
-        lines.append(Text(f"   expected gain: up to {gain.latency_ms:.1f} ms per request ({gain.share:.0%})", style="green"))
+        lines.append(
+            Text(
+                f"   expected gain: up to {gain.latency_ms:.1f} ms per request ({gain.share:.0%})",
+                style="green",
+            )
+        )
     lines.append(Text(""))
     return lines
 

@@ -30,7 +30,9 @@ def load_app(spec: str, *, factory: bool = False, app_dir: Path = Path(".")) -> 
     module_name, attr_path = parse_spec(spec)
     root = app_dir.resolve()
     if not root.is_dir():
-        raise UsageError(f"--app-dir {app_dir} is not a directory.", remedy="Pass your project's folder.")
+        raise UsageError(
+            f"--app-dir {app_dir} is not a directory.", remedy="Pass your project's folder."
+        )
     if str(root) not in sys.path[:1]:
         sys.path.insert(0, str(root))
     module = _import_module(module_name, root)
@@ -98,7 +100,9 @@ def _resolve_attr(module: Any, module_name: str, attr_path: str) -> Any:
     for part in attr_path.split("."):
         if not hasattr(obj, part):
             candidates = _app_like_names(module)
-            hint = f" Names in it that look like apps: {', '.join(candidates)}." if candidates else ""
+            hint = (
+                f" Names in it that look like apps: {', '.join(candidates)}." if candidates else ""
+            )
             raise TargetError(
                 f"Module '{module_name}' has no attribute '{attr_path}'.{hint}",
                 remedy="Point perfaudit at the variable that holds your app, e.g. main:app.",

@@ -55,7 +55,9 @@ class RouteTable:
                 skipped.append(SkippedRoute(route=label, reason=reason))
             else:
                 chosen.append(route)
-        skipped += [SkippedRoute(f"* {m}", "a mounted app with no route table") for m in self.opaque_mounts]
+        skipped += [
+            SkippedRoute(f"* {m}", "a mounted app with no route table") for m in self.opaque_mounts
+        ]
         return chosen, skipped
 
 
@@ -163,11 +165,14 @@ def _skip_reason(route: RouteInfo) -> str:
     if route.websocket:
         return "a WebSocket route"
     if "GET" not in route.methods:
-        return f"not a GET route ({_method_label(route)}): name it to drive it, e.g. \"{_method_label(route).split(',')[0]} {route.template}\""
+        first = _method_label(route).split(",")[0]
+        return f'not a GET route: name it to drive it, e.g. "{first} {route.template}"'
     if route.template in DOCS_PATHS:
         return "FastAPI's documentation route"
     if route.required_params:
-        return f"needs parameter{'s' if len(route.required_params) > 1 else ''} " + ", ".join(route.required_params)
+        return f"needs parameter{'s' if len(route.required_params) > 1 else ''} " + ", ".join(
+            route.required_params
+        )
     if route.needs_body:
         return "needs a request body"
     return ""

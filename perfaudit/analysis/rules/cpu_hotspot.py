@@ -65,7 +65,9 @@ class CpuHotspot:
             route=str(view.route),
             location=location,
             evidence=evidence,
-            suggestion=_suggestion(top, name, location.line, calls_per_request, view.profile.request_time_s),
+            suggestion=_suggestion(
+                top, name, location.line, calls_per_request, view.profile.request_time_s
+            ),
             estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
             impact=share,
             confidence=0.8,
@@ -79,7 +81,9 @@ def _grade(share: float, ms: float) -> Severity | None:
     return None
 
 
-def _suggestion(top: Attribution, name: str, line: int, calls_per_request: float, total_s: float) -> str:
+def _suggestion(
+    top: Attribution, name: str, line: int, calls_per_request: float, total_s: float
+) -> str:
     if top.callees:
         callee, callee_time = top.callees[0]
         callee_name = display_function(callee.function.name)

@@ -25,25 +25,35 @@ class MeasurementQuality:
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
         if ctx.session.stopped_early:
-            yield self._note(None, f"The run stopped early: {ctx.session.stopped_early}.",
-                             "The numbers cover only what ran before it stopped.")
+            yield self._note(
+                None,
+                f"The run stopped early: {ctx.session.stopped_early}.",
+                "The numbers cover only what ran before it stopped.",
+            )
         for view in ctx.routes:
             yield from self._route_notes(view)
 
     def _route_notes(self, view: RouteView) -> Iterator[Finding]:
         m, p = view.measurement, view.profile
         if m is not None and 0 < m.requests < MIN_SAMPLES:
-            yield self._note(view, f"{view.route}: only {m.requests} requests measured",
-                             "Percentiles from so few samples are rough: pass -n 200 or --duration 10.")
+            yield self._note(
+                view,
+                f"{view.route}: only {m.requests} requests measured",
+                "Percentiles from so few samples are rough: pass -n 200 or --duration 10.",
+            )
         if p is not None and p.requests < MIN_PROFILED:
-            yield self._note(view, f"{view.route}: only {p.requests} requests were profiled",
-                             "Shares from so few requests are rough: pass --profile-requests 100.")
+            yield self._note(
+                view,
+                f"{view.route}: only {p.requests} requests were profiled",
+                "Shares from so few requests are rough: pass --profile-requests 100.",
+            )
         if m is not None and m.background_s:
             mean_ms = 1000 * sum(m.background_s) / len(m.background_s)
             if mean_ms >= BACKGROUND_NOTE_MS:
                 yield self._note(
                     view,
-                    f"{view.route}: background tasks ran {mean_ms:.1f} ms per request after the response",
+                    f"{view.route}: background tasks ran {mean_ms:.1f} ms per request "
+                    "after the response",
                     "Latency excludes them (a client would not wait for them); throughput includes "
                     "them, as a single worker would.",
                 )

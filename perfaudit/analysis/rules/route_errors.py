@@ -10,10 +10,11 @@ from perfaudit.analysis.paths import display_path
 from perfaudit.model import ErrorSample, RouteMeasurement
 
 ADVICE_BY_STATUS = {
-    401: "The route needs credentials: pass them with -H \"Authorization: Bearer …\".",
+    401: 'The route needs credentials: pass them with -H "Authorization: Bearer …".',
     403: "The route refused the request: pass the credentials or role it needs with -H.",
-    404: "No route matches this path: check it against the app's routes (a typo, or a missing prefix).",
-    405: "The route does not accept this method: name the right one, e.g. \"POST /path\".",
+    404: "No route matches this path: check it against the app's routes "
+    "(a typo, or a missing prefix).",
+    405: 'The route does not accept this method: name the right one, e.g. "POST /path".',
     422: "The request does not validate: give the parameters or body the route needs "
     "(query string, -d JSON, --form, -H).",
 }
@@ -58,7 +59,7 @@ class RouteErrors:
                 "error_rate": round(rate, 4),
                 "sample": sample.message[:300],
             },
-            suggestion=_advice(sample, m),
+            suggestion=_advice(sample, m, location),
             impact=rate,
             confidence=1.0,
             details=(sample.traceback,) if sample.traceback else (),
@@ -73,20 +74,20 @@ def _what(sample: ErrorSample) -> str:
     return f"HTTP {sample.status}"
 
 
-def _advice(sample: ErrorSample, m: RouteMeasurement) -> str:
+def _advice(sample: ErrorSample, m: RouteMeasurement, location: Location | None) -> str:
+    where = f" at {location.file}:{location.line}" if location else ""
     if sample.kind == "timeout":
-        where = f" at {sample.location}" if sample.location else ""
         return (
             f"The handler did not answer in time{where}: find what it waits for (a lock, a "
             "network call without a timeout, a blocking call in async code), or raise --timeout "
             "if it is just slow."
         )
     if sample.kind == "exception":
-        where = f" at {sample.location.file}:{sample.location.line}" if sample.location else ""
         return f"The handler raised {sample.message}{where}: fix it (traceback in the JSON report)."
     if sample.status in ADVICE_BY_STATUS:
         return ADVICE_BY_STATUS[sample.status or 0]
-    return f"The route answered {sample.message[:120]} for {m.url}: check the request and the handler."
+    urls = ", ".join(m.urls)
+    return f"The route answered {sample.message[:120]} for {urls}: check the request and handler."
 
 
 RULE = RouteErrors()
