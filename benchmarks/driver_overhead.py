@@ -59,12 +59,12 @@ def _not_run(n: int) -> float:
 class Contender:
     name: str
     note: str
-    run: Callable[[int], float] = _not_run  # runs n requests, returns the elapsed seconds
+    run: Callable[[int], float] = _not_run  # runs n requests, returns the seconds they took
     close: Callable[[], object] = lambda: None
     unavailable: str = ""  # why it could not run, if it could not
     fraction: float = 1.0  # share of --requests it runs per round (slow harnesses run fewer)
     statuses: Counter[str] = field(default_factory=Counter)
-    rps: list[float] = field(default_factory=list)
+    rps: list[float] = field(default_factory=list)  # one figure per round
     own_rps: list[float] = field(default_factory=list)  # the driver's own figure, if any
 
 
@@ -206,21 +206,26 @@ def spread(values: list[float]) -> str:
     return f"{min(values):,.0f}-{max(values):,.0f}"
 
 
+def paired(a: list[float], b: list[float]) -> list[float]:
+    """Per-round ratios a/b: each pair ran in the same round, a few hundred ms apart."""
+    return [x / y for x, y in zip(a, b, strict=True)]
+
+
 def report(contenders: list[Contender], requests: int, rounds: int, total_s: float) -> None:
     direct = contenders[0]
     print(f"{requests} sequential GET {PATH} per contender per round, {rounds} rounds, interleaved")
-    print(f"{'contender':<22}{'median req/s':>13}{'min-max':>17}{'vs direct':>11}  statuses")
+    print(f"{'contender':<22}{'req/s':>9}{'min-max':>16}{'vs direct':>11}  statuses")
     for c in contenders:
         if c.unavailable:
             print(f"{c.name:<22}{'unavailable':>13}  {c.unavailable}")
             continue
-        ratios = [a / b for a, b in zip(c.rps, direct.rps, strict=True)]
-        rel = f"{statistics.median(ratios):.2f}"
+        rel = statistics.median(paired(c.rps, direct.rps))
         statuses = ", ".join(f"{k}: {v}" for k, v in sorted(c.statuses.items()))
         print(
-            f"{c.name:<22}{statistics.median(c.rps):>13,.0f}{spread(c.rps):>17}{rel:>11}  "
+            f"{c.name:<22}{statistics.median(c.rps):>9,.0f}{spread(c.rps):>16}{rel:>11.2f}  "
             f"{statuses}"
         )
+    print("(medians over rounds; 'vs direct' is the median of the per-round ratios)")
     for c in contenders:
         share = f"; {c.fraction:.0%} of the requests per round" if c.fraction != 1 else ""
         print(f"  {c.name}: {c.note}{share}")
@@ -229,20 +234,19 @@ def report(contenders: list[Contender], requests: int, rounds: int, total_s: flo
 
 
 def key_ratio(perfaudit: Contender, direct: Contender) -> None:
-    ratios = [a / b for a, b in zip(perfaudit.rps, direct.rps, strict=True)]
-    own = perfaudit.own_rps
+    ratios = paired(perfaudit.rps, direct.rps)
     q1, _, q3 = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else (ratios[0],) * 3
     print(
-        f"\nperfaudit / direct = {statistics.median(ratios):.2f} (goal >= 0.80; per-round "
-        f"ratios: quartiles {q1:.2f}-{q3:.2f}, min-max {min(ratios):.2f}-{max(ratios):.2f})"
+        f"\nperfaudit / direct = {statistics.median(ratios):.2f}  (goal >= 0.80; per-round "
+        f"quartiles {q1:.2f}-{q3:.2f}, min-max {min(ratios):.2f}-{max(ratios):.2f})"
     )
-    if own:
+    if perfaudit.own_rps:
         print(
-            f"perfaudit's own figure (requests / PhaseResult.wall_s): median "
-            f"{statistics.median(own):,.0f} req/s"
+            "perfaudit's own figure (requests / PhaseResult.wall_s): median "
+            f"{statistics.median(perfaudit.own_rps):,.0f} req/s"
         )
     for c in (direct, perfaudit):
-        print(f"  {c.name:<10} per-request cost {1e6 / statistics.median(c.rps):.1f} us")
+        print(f"  {c.name:<10} per request: {1e6 / statistics.median(c.rps):.1f} us")
 
 
 def main() -> None:

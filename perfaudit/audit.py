@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import platform
 import sys
 from dataclasses import dataclass, field
@@ -131,7 +132,8 @@ class _AuditRun:
     skipped: list[SkippedRoute] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     current: tuple[RequestSpec, RouteKey] | None = None
-    measured_current = False  # whether the current request's measured phase is recorded
+    stage = ""  # "warm-up" | "measure" | "profile": what the current request is in
+    driver: InProcessDriver | None = None
 
     def __post_init__(self) -> None:
         self.guard = HangGuard(self.options.timeout_s)
@@ -148,7 +150,7 @@ class _AuditRun:
             return ""
         except KeyboardInterrupt:
             self.progress.end()
-            reason = self._hang_reason() if self.guard.tripped else "interrupted (Ctrl-C)"
+            reason = self._salvage()
             self._wind_down(loop, main)
             return reason
         finally:
@@ -162,7 +164,7 @@ class _AuditRun:
                 self.notes.append("The app does not implement the ASGI lifespan; skipped it.")
         table = discover_routes(self.loaded.app)
         requests = requests or self._discovered(table)
-        driver = InProcessDriver(
+        self.driver = driver = InProcessDriver(
             self.loaded.app,
             state=self.lifespan.state if use_lifespan and self.lifespan.supported else None,
             timeout_s=self.options.timeout_s,
@@ -172,7 +174,6 @@ class _AuditRun:
         with self.guard:
             for request in requests:
                 self.current = (request, table.template_for(request.method, request.path))
-                self.measured_current = False
                 await self._audit_route(driver, request, self.current[1])
         self.current = None
         if use_lifespan:
@@ -183,7 +184,7 @@ class _AuditRun:
     ) -> None:
         phase = await self._measure(driver, request, route)
         self._add_measurement(_measurement(route, request, phase, self.options.concurrency))
-        self.measured_current = True
+        self.stage = "profile"
         if phase.gave_up or not phase.durations_s:
             self.notes.append(f"{route} was not profiled: its requests kept timing out.")
             return
@@ -195,12 +196,14 @@ class _AuditRun:
     ) -> PhaseResult:
         opts = self.options
         if opts.warmup:
+            self.stage = "warm-up"
             self.progress.begin(f"warm-up   {route}", opts.warmup)
             warmup = await driver.run(request, count=opts.warmup, concurrency=opts.concurrency)
             self.progress.end()
             if warmup.gave_up:
                 return warmup  # it hangs: report the warm-up's timeouts rather than wait again
         count = None if opts.duration_s else opts.requests
+        self.stage = "measure"
         self.progress.begin(f"measure   {route}", count)
         phase = await driver.run(
             request, count=count, duration_s=opts.duration_s, concurrency=opts.concurrency
@@ -249,22 +252,47 @@ class _AuditRun:
                 return
         self.profiles.append(new)
 
-    def _hang_reason(self) -> str:
-        timeout, guard = self.options.timeout_s, self.guard
-        where = f" at {guard.location}" if guard.location else ""
-        blocked = f"blocked the event loop for more than {timeout:g} s{where}"
+    def _salvage(self) -> str:
+        """After a Ctrl-C or a hung event loop: keep the unfinished route's measurement
+        and say why the run stopped."""
+        snapshot = self.driver.snapshot() if self.driver else None
+        unmeasured = self.current is not None and self.stage in ("warm-up", "measure")
+        if unmeasured and self.current is not None:
+            request, route = self.current
+            partial = snapshot if self.stage == "measure" else None
+            self._add_measurement(self._partial_measurement(request, route, partial))
+        if not self.guard.tripped:
+            return "interrupted (Ctrl-C)"
+        where = f" at {self.guard.location}" if self.guard.location else ""
+        blocked = f"blocked the event loop for more than {self.options.timeout_s:g} s{where}"
         if self.current is None:
             return f"a handler {blocked}"
-        request, route = self.current
-        if not self.measured_current:
-            sample = ErrorSample(
-                kind="timeout",
-                message=f"the handler {blocked}",
-                location=guard.location,
-                traceback=guard.stack,
-            )
-            self._add_measurement(_hung_measurement(request, route, sample, self.options))
-        return f"{route} {blocked}; the run was stopped there"
+        return f"{self.current[1]} {blocked}; the run was stopped there"
+
+    def _partial_measurement(
+        self, request: RequestSpec, route: RouteKey, phase: PhaseResult | None
+    ) -> RouteMeasurement:
+        measured = _measurement(route, request, phase, self.options.concurrency) if phase else None
+        if not self.guard.tripped:
+            base = measured or _empty_measurement(request, route, self.options.concurrency)
+            return dataclasses.replace(base, completed=False)
+        limit = self.options.timeout_s
+        sample = ErrorSample(
+            kind="timeout",
+            message=f"the handler blocked the event loop for more than {limit:g} s",
+            location=self.guard.location,
+            traceback=self.guard.stack,
+        )
+        base = measured or _empty_measurement(request, route, self.options.concurrency)
+        statuses = {**base.status_counts, "timeout": base.status_counts.get("timeout", 0) + 1}
+        return dataclasses.replace(
+            base,
+            status_counts=statuses,
+            errors=base.errors + 1,
+            timeouts=base.timeouts + 1,
+            error_sample=sample,
+            completed=False,
+        )
 
     def _wind_down(self, loop: asyncio.AbstractEventLoop, main: asyncio.Task[None]) -> None:
         """After an interrupt: cancel the audit and still try the app's shutdown, briefly."""
@@ -293,21 +321,15 @@ def _measurement(
     )
 
 
-def _hung_measurement(
-    request: RequestSpec, route: RouteKey, sample: ErrorSample, options: ProfileOptions
-) -> RouteMeasurement:
+def _empty_measurement(request: RequestSpec, route: RouteKey, concurrency: int) -> RouteMeasurement:
     return RouteMeasurement(
         route=route,
         urls=(request.url,),
-        concurrency=options.concurrency,
+        concurrency=concurrency,
         wall_s=0.0,
         durations_s=(),
         background_s=(),
-        status_counts={"timeout": 1},
-        errors=1,
-        timeouts=1,
-        error_sample=sample,
-        completed=False,
+        status_counts={},
     )
 
 

@@ -70,7 +70,8 @@ def guarded(action: Callable[[], T]) -> T:
             raise
         typer.echo(
             f"error: perfaudit hit an internal error ({type(exc).__name__}: {exc}). "
-            "This is a bug in perfaudit: run again with PERFAUDIT_DEBUG=1 for the traceback and report it.",
+            "This is a bug in perfaudit: run again with PERFAUDIT_DEBUG=1 for the traceback "
+            "and report it.",
             err=True,
         )
         raise typer.Exit(EXIT_INTERNAL) from None

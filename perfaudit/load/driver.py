@@ -129,6 +129,7 @@ class InProcessDriver:
         self._timeout_s = timeout_s
         self._on_progress = on_progress
         self._on_tick = on_tick
+        self._active: tuple[_Phase, float] | None = None
 
     async def run(
         self,
@@ -141,6 +142,7 @@ class InProcessDriver:
         start = perf_counter()
         deadline = start + duration_s if duration_s is not None else None
         phase = _Phase(count=count, deadline=deadline)
+        self._active = (phase, start)
         scope = self._scope_template(request)
         workers = {self._spawn(phase, scope, request) for _ in range(max(1, concurrency))}
         while workers:
@@ -151,7 +153,15 @@ class InProcessDriver:
                 task.result()
         wall = perf_counter() - start
         self._report_progress(phase)
+        self._active = None
         return self._result(phase, wall)
+
+    def snapshot(self) -> PhaseResult | None:
+        """What the phase in progress has measured so far (after an interrupt)."""
+        if self._active is None:
+            return None
+        phase, start = self._active
+        return self._result(phase, perf_counter() - start)
 
     def _spawn(
         self, phase: _Phase, scope: dict[str, Any], request: RequestSpec

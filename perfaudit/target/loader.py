@@ -11,12 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.errors import TargetError, UsageError
 from perfaudit.model import CodeLocation
 
 ASGIApp = Callable[..., Any]
-
-_PERFAUDIT_DIR = str(Path(__file__).resolve().parents[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,13 +53,13 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def user_traceback(exc: BaseException) -> tuple[str, CodeLocation | None]:
-    """The traceback of an exception trimmed to the user's frames (no importlib, no
-    perfaudit), and the innermost of those frames."""
-    frames = [
-        frame
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if not frame.filename.startswith(("<frozen", _PERFAUDIT_DIR))
-    ]
+    """The traceback of an exception trimmed to the user's own frames (no importlib,
+    framework or perfaudit frames), and the innermost of those frames."""
+    classifier = OwnerClassifier()
+    every = traceback.extract_tb(exc.__traceback__)
+    frames = [f for f in every if classifier.owner(f.filename, f.name) == "app"]
+    if not frames:  # the error is inside a library: show its frames rather than nothing
+        frames = [f for f in every if classifier.owner(f.filename, f.name) != "perfaudit"]
     text = "".join(traceback.format_list(frames))
     text += "".join(traceback.format_exception_only(type(exc), exc))
     location = None

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from unit_builders import app_fid, builtin_fid, edge, fn, lib_fid, measurement, profile, session
 
 from perfaudit.model import (
     CodeLocation,
@@ -16,7 +17,6 @@ from perfaudit.model import (
     SessionFormatError,
     SkippedRoute,
 )
-from unit_builders import app_fid, builtin_fid, edge, fn, lib_fid, measurement, profile, session
 
 ORDERS = RouteKey("GET", "/orders/{order_id}")
 Corruption = Callable[[dict[str, Any]], object]
@@ -47,11 +47,13 @@ def full_session() -> Session:
             message="KeyError: 'id'",
             status=500,
             location=CodeLocation("/srv/shop/app/orders.py", 41, "get_order"),
-            traceback='  File "/srv/shop/app/orders.py", line 41\nKeyError: \'id\'',
+            traceback="  File \"/srv/shop/app/orders.py\", line 41\nKeyError: 'id'",
         ),
         url="/orders/7",
     )
-    plain = measurement(RouteKey("GET", "/health"), error_sample=ErrorSample("http-status", "HTTP 404", 404))
+    plain = measurement(
+        RouteKey("GET", "/health"), error_sample=ErrorSample("http-status", "HTTP 404", 404)
+    )
     return session(
         measurements=[failing, plain],
         profiles=[profile(ORDERS, functions, requests=20, request_time_s=0.5)],
@@ -70,7 +72,10 @@ def test_session_round_trips_through_json() -> None:
     # Tuples stay tuples (dataclass equality would not catch a list standing in for one).
     assert isinstance(restored.measurements[0].durations_s, tuple)
     assert isinstance(restored.profiles[0].functions[1].callers, tuple)
-    assert restored.profiles[0].functions[2].callers[1].caller == original.profiles[0].functions[1].function
+    assert (
+        restored.profiles[0].functions[2].callers[1].caller
+        == original.profiles[0].functions[1].function
+    )
     assert restored.measurements[0].error_sample is not None
     assert restored.measurements[0].error_sample.location == CodeLocation(
         "/srv/shop/app/orders.py", 41, "get_order"
@@ -150,7 +155,9 @@ def test_from_json_rejects_missing_version() -> None:
         pytest.param(lambda d: d.update(environment=None), id="environment-null"),
         pytest.param(lambda d: d["measurements"][0].update(durations_s=["fast"]), id="bad-float"),
         pytest.param(lambda d: d["measurements"][0].update(durations_s=[None]), id="null-float"),
-        pytest.param(lambda d: d["profiles"][0].update(functions=[{"owner": "app"}]), id="bad-function"),
+        pytest.param(
+            lambda d: d["profiles"][0].update(functions=[{"owner": "app"}]), id="bad-function"
+        ),
     ],
 )
 def test_from_json_rejects_malformed_content(corrupt: Corruption) -> None:

@@ -28,7 +28,13 @@ def test_path_with_query() -> None:
 def test_plain_path_keeps_no_query_and_no_body() -> None:
     [spec] = build_requests(["/health"])
 
-    assert (spec.method, spec.path, spec.query, spec.body, spec.headers) == ("GET", "/health", "", b"", ())
+    assert (spec.method, spec.path, spec.query, spec.body, spec.headers) == (
+        "GET",
+        "/health",
+        "",
+        b"",
+        (),
+    )
 
 
 def test_default_method_applies_to_bare_paths() -> None:
@@ -109,9 +115,7 @@ def test_bad_form_field(field: str) -> None:
 
 
 def test_headers_are_parsed_and_trimmed() -> None:
-    [spec] = build_requests(
-        ["/me"], headers=["Authorization:  Bearer a:b:c ", "X-Trace-Id:42"]
-    )
+    [spec] = build_requests(["/me"], headers=["Authorization:  Bearer a:b:c ", "X-Trace-Id:42"])
 
     assert spec.headers == (("Authorization", "Bearer a:b:c"), ("X-Trace-Id", "42"))
 

@@ -73,4 +73,11 @@ def test_latency_summary_of_one_sample() -> None:
     summary = LatencySummary.of([0.0125])
 
     assert summary is not None
-    assert summary.p50 == summary.p99 == summary.max == summary.min == summary.mean == pytest.approx(12.5)
+    assert (
+        summary.p50
+        == summary.p99
+        == summary.max
+        == summary.min
+        == summary.mean
+        == pytest.approx(12.5)
+    )

@@ -77,7 +77,9 @@ def measurement(
     url: str | None = None,
 ) -> RouteMeasurement:
     durations = tuple(ms / 1000 for ms in durations_ms)
-    background = tuple(ms / 1000 for ms in background_ms) if background_ms else (0.0,) * len(durations)
+    background = (
+        tuple(ms / 1000 for ms in background_ms) if background_ms else (0.0,) * len(durations)
+    )
     return RouteMeasurement(
         route=route,
         urls=(url or route.template,),

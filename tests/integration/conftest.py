@@ -1,0 +1,91 @@
+"""Run the real CLI in a subprocess, from the repository root, as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# Small runs: these tests check behaviour, not performance.
+FAST = ("-q", "-n", "30", "--warmup", "2")
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any] | None
+
+    def finding_ids(self) -> list[str]:
+        assert self.report is not None
+        return [f["id"] for f in self.report["findings"]]
+
+    def route(self, label: str) -> dict[str, Any]:
+        assert self.report is not None
+        for route in self.report["routes"]:
+            if f"{route['method']} {route['path']}" == label:
+                return dict(route)
+        raise AssertionError(f"{label} not in {[r['path'] for r in self.report['routes']]}")
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in {"COLUMNS", "FORCE_COLOR"}}
+    env["NO_COLOR"] = "1"
+    return env
+
+
+@pytest.fixture
+def perfaudit(tmp_path: Path) -> Any:
+    """perfaudit("profile", ...) → CliResult, with the JSON report parsed when written."""
+
+    def run(*args: str, timeout: float = 120, json_report: bool = True) -> CliResult:
+        report_path = tmp_path / "report.json"
+        report_path.unlink(missing_ok=True)
+        extra = ("--json", str(report_path)) if json_report else ()
+        proc = subprocess.run(
+            [sys.executable, "-m", "perfaudit", *args, *extra],
+            check=False,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=_env(),
+        )
+        report = json.loads(report_path.read_text()) if report_path.exists() else None
+        return CliResult(proc.returncode, proc.stdout, proc.stderr, report)
+
+    return run
+
+
+@pytest.fixture
+def interrupt_after(tmp_path: Path) -> Any:
+    """Start perfaudit, send it SIGINT (Ctrl-C) after `delay` seconds, return the result."""
+
+    def run(delay: float, *args: str) -> CliResult:
+        report_path = tmp_path / "report.json"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "perfaudit", *args, "--json", str(report_path)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
+        try:
+            out, err = proc.communicate(timeout=delay)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=60)
+        report = json.loads(report_path.read_text()) if report_path.exists() else None
+        return CliResult(proc.returncode, out, err, report)
+
+    return run

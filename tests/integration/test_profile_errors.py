@@ -1,0 +1,146 @@
+"""Every way a profile run can go wrong gives one plain sentence, a remedy and the
+documented exit code (2 usage, 3 target), never a traceback of ours; partial results are
+still reported."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.integration.conftest import FAST
+
+pytestmark = pytest.mark.integration
+
+
+def assert_clean_error(result, code: int, *phrases: str) -> None:
+    assert result.code == code, (result.stdout, result.stderr)
+    first_line = result.stderr.strip().splitlines()[0]
+    assert first_line.startswith("error: ")
+    for phrase in phrases:
+        assert phrase in result.stderr
+    assert "perfaudit/" not in result.stderr  # no frame of ours
+    assert result.report is None  # nothing half-written
+
+
+@pytest.mark.parametrize(
+    ("target", "code", "phrases"),
+    [
+        ("main", 2, ["'main' is not a target", "module:attribute"]),
+        ("no_such_module:app", 3, ["Could not import module 'no_such_module'", "--app-dir"]),
+        ("sample_apps.pricing:nope", 3, ["has no attribute 'nope'", "app"]),
+        ("tests.fixtures.hangs:not_an_app", 3, ["is a dict, not an ASGI app"]),
+        ("tests.fixtures.hangs:build", 3, ["--factory"]),
+    ],
+)
+def test_target_errors(perfaudit, target, code, phrases):
+    assert_clean_error(perfaudit("profile", target, *FAST), code, *phrases)
+
+
+def test_user_import_error_shows_their_frames_only(perfaudit):
+    result = perfaudit("profile", "tests.fixtures.broken_import:app", *FAST)
+    assert_clean_error(result, 3, "NameError", "load_settings", "broken_import.py")
+    assert "importlib" not in result.stderr
+
+
+def test_lifespan_startup_failure(perfaudit):
+    result = perfaudit("profile", "tests.fixtures.bad_lifespan:app", *FAST)
+    assert_clean_error(
+        result, 3, "lifespan startup failed", "database unreachable", "--no-lifespan"
+    )
+
+
+def test_factory_that_raises(perfaudit):
+    result = perfaudit("profile", "tests.fixtures.hangs:not_an_app", "--factory", *FAST)
+    assert_clean_error(result, 3, "cannot call it")
+
+
+@pytest.mark.parametrize(
+    ("args", "phrases"),
+    [
+        (["/x", "-d", "{sku: 1}"], ["not valid JSON", "line 1"]),
+        (["/x", "-d", '{"a": 1}'], ["no route sends one", "POST /orders"]),
+        (["items"], ["Start it with a slash"]),
+        (["http://localhost/x"], ["in-process"]),
+        (["FETCH /x"], ["not an HTTP method"]),
+        (["/x", "-H", "NoColon"], ["not a header"]),
+        (["/x", "-c", "0"], ["--concurrency"]),
+        (["/x", "-d", "@/no/such/body.json", "-X", "POST"], ["Cannot read the body file"]),
+    ],
+)
+def test_usage_errors(perfaudit, args, phrases):
+    assert_clean_error(perfaudit("profile", "sample_apps.clean:app", *args, *FAST), 2, *phrases)
+
+
+def test_no_drivable_route(perfaudit, tmp_path: Path):
+    (tmp_path / "onlyparams.py").write_text(
+        "from fastapi import FastAPI\napp = FastAPI()\n\n"
+        "@app.get('/items/{item_id}')\nasync def item(item_id: int):\n    return {}\n"
+    )
+    result = perfaudit("profile", "onlyparams:app", "--app-dir", str(tmp_path), *FAST)
+    assert_clean_error(result, 2, "No route to drive", "/items/42")
+
+
+def test_unwritable_report_path_as_a_file_parent(perfaudit, tmp_path: Path):
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    result = perfaudit(
+        "profile", "sample_apps.clean:app", "/health", *FAST,
+        "--pstats", str(a_file / "x.pstats"), json_report=False,
+    )  # fmt: skip
+    assert result.code == 2
+    assert "Cannot write" in result.stderr
+    assert "GET /health" in result.stdout  # the report was still printed
+
+
+def test_route_that_404s_is_reported_not_fatal(perfaudit):
+    result = perfaudit("profile", "sample_apps.clean:app", "/nope", "/health", *FAST)
+    assert result.code == 0, result.stderr
+    top = result.report["findings"][0]
+    assert top["id"] == "route-errors"
+    assert top["route"] == "GET /nope"
+    assert "No route matches" in top["suggestion"]
+    assert result.route("GET /health")["errors"] == 0
+
+
+@pytest.mark.parametrize("route", ["/thread-hang", "/await-hang"])
+def test_hanging_handler_is_reported_not_waited_on(perfaudit, route):
+    result = perfaudit(
+        "profile", "tests.fixtures.hangs:app", "/fast", route, "--timeout", "0.5", *FAST, timeout=60
+    )
+    assert result.code == 0, result.stderr
+    hung = result.route(f"GET {route}")
+    assert hung["timeouts"] >= 3
+    assert hung["requests"] == 0
+    top = result.report["findings"][0]
+    assert (top["id"], top["route"]) == ("route-errors", f"GET {route}")
+    assert "timed out" in top["title"]
+    assert result.route("GET /fast")["requests"] == 30
+
+
+def test_handler_blocking_the_event_loop_stops_the_run_with_a_report(perfaudit):
+    result = perfaudit(
+        "profile", "tests.fixtures.hangs:app", "/fast", "/loop-hang", "--timeout", "0.5", *FAST,
+        timeout=60,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    report = result.report
+    assert "GET /loop-hang blocked the event loop" in report["stopped_early"]
+    assert "hangs.py" in report["stopped_early"]  # names the user's blocking line
+    assert result.route("GET /fast")["requests"] == 30
+    hung = result.route("GET /loop-hang")
+    assert hung["completed"] is False
+    assert hung["error_sample"]["location"]["function"] == "loop_hang"
+
+
+def test_ctrl_c_keeps_what_was_measured(interrupt_after):
+    result = interrupt_after(
+        4.0, "profile", "sample_apps.pricing:app", "/health", "/quotes/featured", "-q",
+        "-n", "100000", "--warmup", "0",
+    )  # fmt: skip
+    assert result.code == 130
+    assert result.report is not None
+    assert result.report["stopped_early"].startswith("interrupted")
+    assert result.route("GET /health")["requests"] > 0
+    assert "Traceback" not in result.stderr
+    assert "Stopped early" in result.stdout

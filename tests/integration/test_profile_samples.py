@@ -1,0 +1,157 @@
+"""perfaudit profile on the bundled sample apps: the planted bottleneck ranks first, the
+clean app stays clean, and every kind of app (lifespan, factory, nested routers, `def`
+routes, forms, headers, background tasks) is driven correctly."""
+
+from __future__ import annotations
+
+import pstats
+from pathlib import Path
+
+import pytest
+
+from perfaudit.model import Session
+from tests.integration.conftest import FAST
+
+pytestmark = pytest.mark.integration
+SEVERE = {"medium", "high", "critical"}
+
+
+def test_demo_ranks_the_planted_hotspot_first(perfaudit):
+    result = perfaudit("profile", "sample_apps.pricing:app", *FAST)
+    assert result.code == 0, result.stderr
+    report = result.report
+    top = report["findings"][0]
+    assert (top["id"], top["severity"]) == ("cpu-hotspot", "high")
+    assert top["route"] == "GET /quotes/featured"
+    assert top["location"]["function"] == "tariff_table"
+    assert top["location"]["file"] == "sample_apps/pricing.py"
+    assert top["estimated_gain"]["share"] > 0.5
+    assert report["hotspots"][0]["function"] == "tariff_table"
+    assert report["hotspots"][0]["owner"] == "app"
+    # Discovery drove every parameterless GET route and said why it skipped the others.
+    paths = {r["path"] for r in report["routes"]}
+    assert paths == {"/health", "/products", "/quotes/featured"}
+    skipped = {s["route"]: s["reason"] for s in report["skipped_routes"]}
+    assert "sku" in skipped["GET /quote/{sku}"]
+    assert "tariff_table" in result.stdout and "cpu-hotspot" in result.stdout
+
+
+def test_report_has_the_documented_contract(perfaudit):
+    result = perfaudit("profile", "sample_apps.pricing:app", "/health", *FAST)
+    report = result.report
+    assert report["schema_version"] == 1
+    assert report["tool"]["name"] == "perfaudit"
+    assert report["mode"] == "profile"
+    assert report["target"] == "sample_apps.pricing:app"
+    assert {"python", "loop", "fastapi", "starlette"} <= set(report["environment"])
+    route = result.route("GET /health")
+    assert route["requests"] == 30
+    assert route["status_counts"] == {"200": 30}
+    assert route["throughput_rps"] > 0
+    latency = route["latency_ms"]
+    assert latency["p50"] <= latency["p90"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+    assert {"function", "file", "line", "owner", "self_share", "cumulative_share", "calls"} <= set(
+        report["hotspots"][0]
+    )
+    assert all(h["owner"] in {"app", "framework", "library", "stdlib"} for h in report["hotspots"])
+    assert not any("perfaudit" in h["file"] for h in report["hotspots"])
+
+
+def test_clean_app_stays_clean(perfaudit):
+    result = perfaudit("profile", "sample_apps.clean:app", *FAST)
+    assert result.code == 0, result.stderr
+    assert not [f for f in result.report["findings"] if f["severity"] in SEVERE]
+    assert result.route("GET /settings")["errors"] == 0
+
+
+def test_factory_nested_routers_and_def_route(perfaudit):
+    """The sync `def` endpoint runs on a worker thread: its work must still be attributed
+    (cProfile on 3.11 only sees the thread that enabled it)."""
+    result = perfaudit("profile", "sample_apps.reports:create_app", "--factory", *FAST)
+    assert result.code == 0, result.stderr
+    top = result.report["findings"][0]
+    assert top["id"] == "cpu-hotspot"
+    assert top["route"] == "GET /v1/api/reports/daily"
+    assert top["location"]["function"] == "summarise_orders"
+    paths = {r["path"] for r in result.report["routes"]}
+    assert paths == {"/v1/api/ping", "/v1/api/reports/daily"}
+    skipped = {s["route"] for s in result.report["skipped_routes"]}
+    assert "GET /v1/api/reports/{report_id}" in skipped
+
+
+def test_requests_are_grouped_by_route_template(perfaudit):
+    result = perfaudit(
+        "profile", "sample_apps.orders:app", "/orders/1", "/orders/999", "POST /orders",
+        "-d", '{"sku": "A1"}', *FAST,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    orders = result.route("GET /orders/{order_id}")
+    assert orders["requests"] == 60
+    assert orders["status_counts"] == {"200": 30, "500": 30}
+    assert orders["errors"] == 30
+    assert orders["urls"] == ["/orders/1", "/orders/999"]
+    top = result.report["findings"][0]
+    assert top["id"] == "route-errors"
+    assert top["location"]["function"] == "get_order"
+    assert "KeyError" in top["evidence"]["sample"]
+    created = result.route("POST /orders")
+    assert created["status_counts"] == {"201": 30}
+    # The background task (a 2 ms sleep) is measured apart from the response latency.
+    assert created["background_ms"] >= 1.5
+    assert created["latency_ms"]["p50"] < created["background_ms"] + 5
+
+
+def test_form_body_and_headers(perfaudit):
+    result = perfaudit(
+        "profile", "sample_apps.orders:app", "POST /token", "/me",
+        "--form", "username=ada", "--form", "password=secret",
+        "-H", "Authorization: Bearer token-ada", *FAST,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    assert result.route("POST /token")["status_counts"] == {"200": 30}
+    assert result.route("GET /me")["status_counts"] == {"200": 30}
+
+
+def test_lifespan_state_reaches_requests_and_can_be_skipped(perfaudit):
+    with_lifespan = perfaudit("profile", "sample_apps.pricing:app", "/products", *FAST)
+    assert with_lifespan.route("GET /products")["errors"] == 0
+    without = perfaudit("profile", "sample_apps.pricing:app", "/products", "--no-lifespan", *FAST)
+    assert without.code == 0
+    assert without.route("GET /products")["errors"] == 30
+    assert without.report["findings"][0]["id"] == "route-errors"
+
+
+def test_concurrency_and_duration(perfaudit):
+    result = perfaudit(
+        "profile", "sample_apps.clean:app", "/items", "/settings", "-q", "-c", "8",
+        "--duration", "0.5", "--warmup", "0",
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    for label in ("GET /items", "GET /settings"):
+        route = result.route(label)
+        assert route["requests"] > 8
+        assert route["concurrency"] == 8
+        assert route["status_counts"] == {"200": route["requests"]}
+
+
+def test_exports_pstats_and_session(perfaudit, tmp_path: Path):
+    stats_path, session_path = tmp_path / "run.pstats", tmp_path / "session.json"
+    result = perfaudit(
+        "profile", "sample_apps.pricing:app", "/quotes/featured", *FAST,
+        "--pstats", str(stats_path), "--save-session", str(session_path),
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    stats = pstats.Stats(str(stats_path))
+    assert any(name == "tariff_table" for _, _, name in stats.stats)  # type: ignore[attr-defined]
+    session = Session.from_json(session_path.read_text())
+    assert session.measurements[0].requests == 30
+    assert str(session.profiles[0].route) == "GET /quotes/featured"
+
+
+def test_fail_on_severity_sets_the_exit_code(perfaudit):
+    args = ("profile", "sample_apps.pricing:app", "/quotes/featured", *FAST)
+    assert perfaudit(*args, "--fail-on", "high").code == 1
+    assert perfaudit(*args, "--fail-on", "critical").code == 0
+    bad = perfaudit(*args, "--fail-on", "severe")
+    assert bad.code == 2
+    assert "not a severity" in bad.stderr
