@@ -189,7 +189,9 @@ class _AuditRun:
             self.notes.append(f"{route} was not profiled: its requests kept timing out.")
             return
         count = self.options.profile_requests or min(len(phase.durations_s), DEFAULT_PROFILE_CAP)
-        self._add_profile(await self._profile(driver, request, route, count))
+        profile = await self._profile(driver, request, route, count)
+        if profile.requests:
+            self._add_profile(profile)
 
     async def _measure(
         self, driver: InProcessDriver, request: RequestSpec, route: RouteKey

@@ -62,9 +62,14 @@ def _builtin_owner(name: str) -> str:
     if name in IDLE_BUILTINS:
         return "idle"
     match = _BUILTIN_MODULE.match(name)
-    top = match.group(1).split(".")[0].lstrip("_") if match else ""
-    if top in FRAMEWORK_PACKAGES or f"_{top}" in FRAMEWORK_PACKAGES:
+    qualified = match.group(1) if match else ""
+    if "." not in qualified:
+        return "stdlib"  # a built-in function or a method of a built-in type (list.append)
+    top = qualified.split(".")[0]
+    if top == "_lsprof":
+        return "perfaudit"  # cProfile's own enable/disable
+    if top in FRAMEWORK_PACKAGES or top.lstrip("_") in FRAMEWORK_PACKAGES:
         return "framework"
-    if not top or top in sys.stdlib_module_names or top in {"builtins", "thread", "contextvars"}:
+    if top in sys.stdlib_module_names or top.lstrip("_") in sys.stdlib_module_names:
         return "stdlib"
     return "library"

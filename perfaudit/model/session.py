@@ -63,5 +63,5 @@ class Session:
             )
         try:
             return from_jsonable(cls, document)
-        except (KeyError, TypeError, ValueError) as exc:
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
             raise SessionFormatError(f"malformed session ({exc})") from exc

@@ -11,6 +11,8 @@ from typing import Any
 from perfaudit.model import RouteKey, SkippedRoute
 
 DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
+# FastAPI defines its docs endpoints inside FastAPI.setup(), wherever docs_url points.
+DOCS_ENDPOINT_PREFIX = "FastAPI.setup.<locals>."
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
 
 
@@ -167,7 +169,7 @@ def _skip_reason(route: RouteInfo) -> str:
     if "GET" not in route.methods:
         first = _method_label(route).split(",")[0]
         return f'not a GET route: name it to drive it, e.g. "{first} {route.template}"'
-    if route.template in DOCS_PATHS:
+    if route.endpoint.startswith(DOCS_ENDPOINT_PREFIX) or route.template in DOCS_PATHS:
         return "FastAPI's documentation route"
     if route.required_params:
         return f"needs parameter{'s' if len(route.required_params) > 1 else ''} " + ", ".join(

@@ -168,12 +168,6 @@ def test_from_json_rejects_malformed_content(corrupt: Corruption) -> None:
         Session.from_json(json.dumps(document))
 
 
-@pytest.mark.xfail(
-    reason="codec._decode calls data.items() on a non-dict, raising AttributeError, which "
-    "Session.from_json does not turn into SessionFormatError",
-    raises=AttributeError,
-    strict=True,
-)
 @pytest.mark.parametrize(
     "corrupt",
     [

@@ -87,38 +87,14 @@ def test_app_file(classifier: OwnerClassifier) -> None:
         ),
         ("<built-in method pydantic_core._pydantic_core.to_json>", "framework"),
         ("<built-in method numpy.core.multiarray.dot>", "library"),
-        pytest.param(
-            "<method 'append' of 'list' objects>",
-            "stdlib",
-            marks=pytest.mark.xfail(
-                reason="owners._builtin_owner: 'list' (a builtin type, not a module) is not in "
-                "sys.stdlib_module_names, so methods of list/str/dict are called 'library'",
-                raises=AssertionError,
-                strict=True,
-            ),
-        ),
-        pytest.param(
-            "<method 'join' of 'str' objects>",
-            "stdlib",
-            marks=pytest.mark.xfail(
-                reason="owners._builtin_owner: methods of builtin types are called 'library'",
-                raises=AssertionError,
-                strict=True,
-            ),
-        ),
+        ("<method 'append' of 'list' objects>", "stdlib"),
+        ("<method 'join' of 'str' objects>", "stdlib"),
     ],
 )
 def test_builtins(classifier: OwnerClassifier, name: str, owner: str) -> None:
     assert classifier.owner("~", name) == owner
 
 
-@pytest.mark.xfail(
-    reason="owners._builtin_owner strips the leading underscore before looking the module up "
-    "in sys.stdlib_module_names: '_lsprof' becomes 'lsprof', which is not there, so "
-    "cProfile's own disable() is called 'library'",
-    raises=AssertionError,
-    strict=True,
-)
 def test_the_profilers_own_builtin_is_not_a_library(classifier: OwnerClassifier) -> None:
     assert classifier.owner("~", "<method 'disable' of '_lsprof.Profiler' objects>") in {
         "stdlib",

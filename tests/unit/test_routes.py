@@ -198,13 +198,6 @@ def _custom_docs_url() -> FastAPI:
     return app
 
 
-@pytest.mark.xfail(
-    reason="routes._skip_reason recognises docs routes only by the fixed paths in DOCS_PATHS, "
-    "so a mounted FastAPI sub-app's docs (/v2/docs, /v2/openapi.json …) or a custom docs_url "
-    "are driven as if they were the app's own routes",
-    raises=AssertionError,
-    strict=True,
-)
 @pytest.mark.parametrize("build", [_mounted_fastapi, _custom_docs_url], ids=["mounted", "docs_url"])
 def test_docs_routes_are_never_driven(build: Any) -> None:
     chosen, _ = discover_routes(build()).drivable_get_routes()

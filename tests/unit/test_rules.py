@@ -139,12 +139,6 @@ def test_cpu_hotspot_charges_comprehensions_to_the_enclosing_function(nested: st
     assert finding.evidence["share_of_route_time"] == pytest.approx(0.65)
 
 
-@pytest.mark.xfail(
-    reason="cpu_hotspot._check_route divides by view.profile.request_time_s without checking "
-    "it is > 0 (hotspots._hotspots does check); a profile whose requests all timed out has 0",
-    raises=ZeroDivisionError,
-    strict=True,
-)
 def test_cpu_hotspot_survives_a_profile_with_no_request_time() -> None:
     # The audit keeps the profile of a route whose profiled requests all timed out (the driver
     # gave up): requests 0, request_time_s 0.0, but the functions that did return are there.
@@ -183,13 +177,6 @@ def test_password_hash_is_never_suggested_for_caching(callee: FunctionId) -> Non
     assert "Redis" not in text
 
 
-@pytest.mark.xfail(
-    reason="cpu_hotspot._suggestion looks for SLOW_BY_DESIGN markers only in the callee's "
-    "function name; argon2-cffi's PasswordHasher.hash (and pwdlib/passlib's .hash) are named "
-    "'hash', so the advice is to cache the hash with functools.lru_cache",
-    raises=AssertionError,
-    strict=True,
-)
 def test_password_hash_through_a_library_method_is_never_suggested_for_caching() -> None:
     handler = app_fid("hash_password", module="app/auth.py", line=8)
     hasher = FunctionId(f"{SITE}/argon2/_password_hasher.py", 180, "hash")

@@ -7,9 +7,12 @@ from collections.abc import Iterator
 from perfaudit.analysis.context import AnalysisContext, Attribution, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.paths import display_function
+from perfaudit.model import FunctionId
 
 # Slow on purpose: caching them would defeat their point, so the advice is to offload.
+# Matched in the callee's name and in its file (argon2-cffi's PasswordHasher.hash).
 SLOW_BY_DESIGN = ("pbkdf2", "scrypt", "bcrypt", "hashpw", "checkpw", "argon2", "kdf")
+PASSWORD_LIBRARIES = ("/argon2/", "/bcrypt/", "/passlib/", "/pwdlib/", "/nacl/", "/scrypt/")
 # (severity, minimum share of route time, minimum ms per request)
 GRADES = ((Severity.HIGH, 0.5, 5.0), (Severity.MEDIUM, 0.25, 2.0), (Severity.LOW, 0.10, 0.5))
 
@@ -36,6 +39,8 @@ class CpuHotspot:
     def _check_route(self, ctx: AnalysisContext, view: RouteView) -> Finding | None:
         attributions = view.app_attributions()
         if not attributions or view.profile is None or view.latency is None:
+            return None
+        if view.profile.request_time_s <= 0:
             return None
         top = attributions[0]
         share = min(top.time_s / view.profile.request_time_s, 1.0)
@@ -87,7 +92,7 @@ def _suggestion(
     if top.callees:
         callee, callee_time = top.callees[0]
         callee_name = display_function(callee.function.name)
-        if any(marker in callee_name.lower() for marker in SLOW_BY_DESIGN):
+        if _slow_by_design(callee.function):
             return (
                 f"{name}() spends its time in {callee_name}, which is slow on purpose (a password "
                 "hash or key derivation): never cache it. Keep it off the event loop: make the "
@@ -111,6 +116,13 @@ def _suggestion(
         "cachetools.TTLCache when the data changes; Redis when several workers must share it; "
         "invalidate when the source changes). If it can be computed once, build it in the "
         f"lifespan startup. Otherwise make the work near line {line} cheaper."
+    )
+
+
+def _slow_by_design(function: FunctionId) -> bool:
+    name = function.name.lower()
+    return any(marker in name for marker in SLOW_BY_DESIGN) or any(
+        lib in function.file for lib in PASSWORD_LIBRARIES
     )
 
 
