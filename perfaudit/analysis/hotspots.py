@@ -7,7 +7,7 @@ frames and the event loop's idle waits are left out, as pyinstrument leaves out 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from perfaudit.analysis.paths import display_function, display_path
@@ -30,36 +30,48 @@ class Hotspot:
 
 
 def route_hotspots(profile: RouteProfile, app_root: str) -> list[Hotspot]:
+    def requests_of(_: FunctionStats) -> int:
+        return profile.requests
+
     return _hotspots(
-        profile.functions, profile.request_time_s, profile.requests, app_root, str(profile.route)
+        profile.functions, profile.request_time_s, requests_of, app_root, str(profile.route)
     )
 
 
 def overall_hotspots(profiles: Iterable[RouteProfile], app_root: str) -> list[Hotspot]:
-    """All routes together: each function's time summed over every route's profile."""
+    """All routes together: each function's time summed over every route's profile, and
+    its calls per request counted over the routes it ran in."""
     profiles = list(profiles)
-    totals: dict[FunctionId, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    owners: dict[FunctionId, str] = {}
+    merged: dict[FunctionId, FunctionStats] = {}
+    requests_seen: dict[FunctionId, int] = defaultdict(int)
     for profile in profiles:
         for fn in profile.functions:
-            entry = totals[fn.function]
-            entry[0] += fn.self_s
-            entry[1] += fn.cumulative_s
-            entry[2] += fn.calls
-            owners[fn.function] = fn.owner
-    merged = [
-        FunctionStats(fid, owners[fid], int(calls), int(calls), self_s, cum_s)
-        for fid, (self_s, cum_s, calls) in totals.items()
-    ]
+            old = merged.get(fn.function)
+            merged[fn.function] = fn if old is None else _sum(old, fn)
+            requests_seen[fn.function] += profile.requests
+
+    def requests_of(fn: FunctionStats) -> int:
+        return requests_seen[fn.function]
+
     request_time = sum(p.request_time_s for p in profiles)
-    requests = sum(p.requests for p in profiles)
-    return _hotspots(merged, request_time, requests, app_root, None)
+    return _hotspots(merged.values(), request_time, requests_of, app_root, None)
+
+
+def _sum(a: FunctionStats, b: FunctionStats) -> FunctionStats:
+    return FunctionStats(
+        a.function,
+        a.owner,
+        a.calls + b.calls,
+        a.primitive_calls + b.primitive_calls,
+        a.self_s + b.self_s,
+        a.cumulative_s + b.cumulative_s,
+    )
 
 
 def _hotspots(
     functions: Iterable[FunctionStats],
     request_time_s: float,
-    requests: int,
+    requests_of: Callable[[FunctionStats], int],
     app_root: str,
     route: str | None,
 ) -> list[Hotspot]:
@@ -76,7 +88,7 @@ def _hotspots(
             self_share=min(fn.self_s / request_time_s, 1.0),
             cumulative_share=min(fn.cumulative_s / request_time_s, 1.0),
             calls=fn.calls,
-            calls_per_request=fn.calls / max(requests, 1),
+            calls_per_request=fn.calls / max(requests_of(fn), 1),
             route=route,
         )
         for fn in shown

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Severity, rank
 from perfaudit.analysis.hotspots import Hotspot, overall_hotspots, route_hotspots
+from perfaudit.analysis.paths import display_path
 from perfaudit.analysis.rules import all_rules
 from perfaudit.analysis.stats import LatencySummary
-from perfaudit.model import ErrorSample, Session, SkippedRoute
+from perfaudit.model import CodeLocation, ErrorSample, Session, SkippedRoute
 
 REPORT_SCHEMA_VERSION = 1
 HOTSPOTS_KEPT = 25
@@ -57,7 +58,9 @@ def build_report(session: Session) -> Report:
         findings.extend(rule.check(ctx))
     return Report(
         session=session,
-        routes=tuple(_summary(view) for view in ctx.routes if view.measurement is not None),
+        routes=tuple(
+            _summary(view, session.app_root) for view in ctx.routes if view.measurement is not None
+        ),
         hotspots=tuple(overall_hotspots(session.profiles, session.app_root)[:HOTSPOTS_KEPT]),
         route_hotspots={
             str(p.route): tuple(route_hotspots(p, session.app_root)[:HOTSPOTS_KEPT])
@@ -68,7 +71,16 @@ def build_report(session: Session) -> Report:
     )
 
 
-def _summary(view: RouteView) -> RouteSummary:
+def _displayed(sample: ErrorSample | None, app_root: str) -> ErrorSample | None:
+    """The sample with its location relative to the app, as findings show it."""
+    if sample is None or sample.location is None:
+        return sample
+    loc = sample.location
+    shown = CodeLocation(display_path(loc.file, app_root), loc.line, loc.function)
+    return replace(sample, location=shown)
+
+
+def _summary(view: RouteView, app_root: str) -> RouteSummary:
     m = view.measurement
     assert m is not None
     background = sum(m.background_s) / len(m.background_s) * 1000 if m.background_s else 0.0
@@ -84,6 +96,6 @@ def _summary(view: RouteView) -> RouteSummary:
         concurrency=m.concurrency,
         latency_ms=view.latency,
         background_ms=background if background >= 0.05 else None,
-        error_sample=m.error_sample,
+        error_sample=_displayed(m.error_sample, app_root),
         completed=m.completed,
     )

@@ -54,11 +54,11 @@ def guarded(action: Callable[[], T]) -> T:
         from perfaudit.cli.console import error_console
 
         console = error_console()
-        console.print(f"error: {exc.message}", style="bold red", markup=False, highlight=False)
+        console.print(f"error: {exc.message}", style="bold red", markup=False, soft_wrap=True)
         if exc.remedy:
-            console.print(exc.remedy, markup=False, highlight=False)
+            console.print(exc.remedy, markup=False, soft_wrap=True)
         if exc.details:
-            console.print(exc.details, style="dim", markup=False, highlight=False)
+            console.print(exc.details, style="dim", markup=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
     except KeyboardInterrupt:
         typer.echo("Interrupted.", err=True)
@@ -78,7 +78,7 @@ def guarded(action: Callable[[], T]) -> T:
 
 
 def main() -> None:
-    from perfaudit.cli import profile_cmd  # noqa: F401  (registers the command)
+    from perfaudit.cli import profile_cmd, report_cmd  # noqa: F401  (they register commands)
 
     try:
         app()

@@ -1,10 +1,11 @@
 """The in-process driver: calls the ASGI app directly, with no HTTP client in between.
 
-A harness over the app is mostly harness (TestClient ≈ 1k req/s, httpx's ASGITransport
-≈ 4–5k, a direct call ≈ 22k on a trivial route), so each request here is one scope dict,
-two small callables and a clock read. Timeouts are enforced by a supervisor tick rather
-than a timer per request: a timed-out request's worker is retired and replaced, so a
-handler stuck in a thread (which cannot be cancelled) never stalls the run.
+A harness over the app is mostly harness (on a trivial route TestClient runs at about 4%
+and httpx's ASGITransport at about 25% of a direct call: benchmarks/driver_overhead.py),
+so each request here is one scope dict, two small callables and a clock read. Timeouts
+are enforced by a supervisor tick rather than a timer per request: a timed-out request's
+worker is retired and replaced, so a handler stuck in a thread (which cannot be
+cancelled) never stalls the run.
 """
 
 from __future__ import annotations

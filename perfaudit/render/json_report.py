@@ -27,6 +27,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "python": env.python,
             "loop": env.loop,
             "platform": env.platform,
+            "fastapi": env.packages.get("fastapi"),  # contract keys: null when not installed
+            "starlette": env.packages.get("starlette"),
             **env.packages,
         },
         "settings": to_jsonable(session.settings),

@@ -4,8 +4,9 @@ not a terminal or NO_COLOR is set (the console decides, see cli/console.py)."""
 from __future__ import annotations
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -123,36 +124,31 @@ def _findings(findings: tuple[Finding, ...]) -> Group:
         return Group(
             Text("Findings: none. Nothing stands out in this run.", style="bold green"), Text("")
         )
-    parts: list[Text] = [Text("Findings (most important first)", style="bold")]
+    parts: list[RenderableType] = [Text("Findings (most important first)", style="bold")]
     for number, finding in enumerate(findings, 1):
         parts.extend(_finding(number, finding))
     return Group(*parts)
 
 
-def _finding(number: int, f: Finding) -> list[Text]:
+def _finding(number: int, f: Finding) -> list[RenderableType]:
     head = Text.assemble(
         (f"{number}. ", "bold"),
         (f"{f.severity.label.upper():<6}", SEVERITY_STYLE[f.severity]),
         (f" {f.id}  ", "bold"),
         f.title,
     )
-    lines = [head]
+    body = []
     if f.location:
-        lines.append(Text(f"   at {f.location}", style="cyan"))
+        body.append(Text(f"at {f.location}", style="cyan"))
     if f.evidence:
         shown = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
-        lines.append(Text(f"   evidence: {shown}", style="dim"))
-    lines.append(Text(f"   → {f.suggestion}"))
+        body.append(Text(f"evidence: {shown}", style="dim"))
+    body.append(Text(f"→ {f.suggestion}"))
     if f.estimated_gain:
         gain = f.estimated_gain
-        lines.append(
-            Text(
-                f"   expected gain: up to {gain.latency_ms:.1f} ms per request ({gain.share:.0%})",
-                style="green",
-            )
-        )
-    lines.append(Text(""))
-    return lines
+        saved = f"expected gain: up to {gain.latency_ms:.1f} ms per request ({gain.share:.0%})"
+        body.append(Text(saved, style="green"))
+    return [head, Padding(Group(*body), (0, 0, 1, 3))]
 
 
 def _skipped(report: Report) -> Group:

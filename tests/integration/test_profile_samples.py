@@ -146,6 +146,20 @@ def test_exports_pstats_and_session(perfaudit, tmp_path: Path):
     session = Session.from_json(session_path.read_text())
     assert session.measurements[0].requests == 30
     assert str(session.profiles[0].route) == "GET /quotes/featured"
+    # A saved session renders again later, with the same findings.
+    again = perfaudit("report", str(session_path))
+    assert again.code == 0, again.stderr
+    assert again.finding_ids() == result.finding_ids()
+    assert again.report["routes"] == result.report["routes"]
+
+
+def test_report_rejects_a_file_that_is_not_a_session(perfaudit, tmp_path: Path):
+    bogus = tmp_path / "bogus.json"
+    bogus.write_text('{"schema_version": 1}')
+    result = perfaudit("report", str(bogus))
+    assert result.code == 2
+    assert "not a session perfaudit can read" in result.stderr
+    assert result.report is None
 
 
 def test_fail_on_severity_sets_the_exit_code(perfaudit):

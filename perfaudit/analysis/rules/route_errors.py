@@ -9,11 +9,10 @@ from perfaudit.analysis.findings import Finding, Location, Severity
 from perfaudit.analysis.paths import display_path
 from perfaudit.model import ErrorSample, RouteMeasurement
 
+NOT_FOUND_BODY = '{"detail":"NotFound"}'  # Starlette's answer when no route matches
 ADVICE_BY_STATUS = {
     401: 'The route needs credentials: pass them with -H "Authorization: Bearer …".',
     403: "The route refused the request: pass the credentials or role it needs with -H.",
-    404: "No route matches this path: check it against the app's routes "
-    "(a typo, or a missing prefix).",
     405: 'The route does not accept this method: name the right one, e.g. "POST /path".',
     422: "The request does not validate: give the parameters or body the route needs "
     "(query string, -d JSON, --form, -H).",
@@ -84,6 +83,16 @@ def _advice(sample: ErrorSample, m: RouteMeasurement, location: Location | None)
         )
     if sample.kind == "exception":
         return f"The handler raised {sample.message}{where}: fix it (traceback in the JSON report)."
+    if sample.status == 404:
+        if NOT_FOUND_BODY in sample.message.replace(" ", ""):
+            return (
+                "No route matches this path: check it against the app's routes "
+                "(a typo, or a missing prefix)."
+            )
+        return (
+            f"The handler answered {sample.message[:120]}: the thing it looks up does not "
+            f"exist for {', '.join(m.urls)}. Profile with an id that exists."
+        )
     if sample.status in ADVICE_BY_STATUS:
         return ADVICE_BY_STATUS[sample.status or 0]
     urls = ", ".join(m.urls)

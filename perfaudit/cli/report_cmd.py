@@ -1,0 +1,49 @@
+"""`perfaudit report`: analyse and render a saved session again, e.g. with a newer perfaudit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perfaudit.cli.app import app, guarded
+
+
+@app.command(no_args_is_help=True)
+def report(
+    session_path: Annotated[
+        Path, typer.Argument(help="A session saved with --save-session.", show_default=False)
+    ],
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the JSON report here.")
+    ] = None,
+    pstats_path: Annotated[
+        Path | None, typer.Option("--pstats", help="Write the profile as .pstats (snakeviz).")
+    ] = None,
+    fail_on: Annotated[
+        str | None, typer.Option("--fail-on", help="Exit 1 if a finding is at least this severe.")
+    ] = None,
+) -> None:
+    """Re-analyse a saved session and print (or write) its report."""
+
+    def run() -> int:
+        from perfaudit.cli.output import emit_report, parse_fail_on
+        from perfaudit.errors import UsageError
+        from perfaudit.model import Session, SessionFormatError
+
+        threshold = parse_fail_on(fail_on)
+        try:
+            session = Session.from_json(session_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(
+                f"Cannot read {session_path}: {exc.strerror}.", remedy="Check the path."
+            ) from None
+        except (SessionFormatError, UnicodeDecodeError) as exc:
+            raise UsageError(
+                f"{session_path} is not a session perfaudit can read: {exc}.",
+                remedy="Pass a file written by --save-session.",
+            ) from None
+        return emit_report(session, json_path=json_path, pstats_path=pstats_path, fail_on=threshold)
+
+    raise typer.Exit(guarded(run))
