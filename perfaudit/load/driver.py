@@ -23,6 +23,7 @@ from perfaudit.target.loader import ASGIApp, user_traceback
 
 ProgressCallback = Callable[[int], None]
 TICK_S = 0.05
+YIELD_EVERY_S = 0.02
 ERROR_BODY_LIMIT = 2048
 # A route that keeps hanging is given up on: each hung `def` handler holds one of the
 # threadpool's 40 threads for good, and waiting out more timeouts teaches nothing new.
@@ -198,6 +199,7 @@ class InProcessDriver:
         me = asyncio.current_task()
         assert me is not None
         app, state = self._app, self._state
+        last_yield = perf_counter()
         while phase.claim():
             scope = template.copy()
             scope["headers"] = list(template["headers"])
@@ -220,6 +222,11 @@ class InProcessDriver:
                 return  # timed out and already counted; a replacement runs in our place
             del phase.inflight[me]
             self._record(phase, exchange, began, finished, failure)
+            if finished - last_yield >= YIELD_EVERY_S:
+                # A handler that never awaits would keep this task running for the whole
+                # phase: let the supervisor (progress, timeouts, heartbeat) run.
+                last_yield = finished
+                await asyncio.sleep(0)
 
     def _record(
         self,
