@@ -39,7 +39,10 @@ class HangGuard:
 
     def __enter__(self) -> HangGuard:
         self._beat = perf_counter()
-        self._thread.start()
+        # Python runs signal handlers only in the main thread, so only a loop running
+        # there can be interrupted (perfaudit's CLI always runs it there).
+        if threading.current_thread() is threading.main_thread():
+            self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
