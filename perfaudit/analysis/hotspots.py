@@ -47,7 +47,7 @@ def overall_hotspots(profiles: Iterable[RouteProfile], app_root: str) -> list[Ho
     for profile in profiles:
         for fn in profile.functions:
             old = merged.get(fn.function)
-            merged[fn.function] = fn if old is None else _sum(old, fn)
+            merged[fn.function] = fn if old is None else old.merged_with(fn)
             requests_seen[fn.function] += profile.requests
 
     def requests_of(fn: FunctionStats) -> int:
@@ -55,17 +55,6 @@ def overall_hotspots(profiles: Iterable[RouteProfile], app_root: str) -> list[Ho
 
     request_time = sum(p.request_time_s for p in profiles)
     return _hotspots(merged.values(), request_time, requests_of, app_root, None)
-
-
-def _sum(a: FunctionStats, b: FunctionStats) -> FunctionStats:
-    return FunctionStats(
-        a.function,
-        a.owner,
-        a.calls + b.calls,
-        a.primitive_calls + b.primitive_calls,
-        a.self_s + b.self_s,
-        a.cumulative_s + b.cumulative_s,
-    )
 
 
 def _hotspots(

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
+from perfaudit.cli.options import FailOn, JsonPath, PstatsPath
 
 
 @app.command(no_args_is_help=True)
@@ -68,24 +69,15 @@ def profile(
             help="Requests per route in the profiled phase (default: as measured, ≤200).",
         ),
     ] = None,
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the JSON report here.")
-    ] = None,
-    pstats_path: Annotated[
-        Path | None, typer.Option("--pstats", help="Write the profile as .pstats (snakeviz).")
-    ] = None,
+    json_path: JsonPath = None,
+    pstats_path: PstatsPath = None,
     session_path: Annotated[
         Path | None,
         typer.Option(
             "--save-session", help="Save the raw session, to re-analyse with `perfaudit report`."
         ),
     ] = None,
-    fail_on: Annotated[
-        str | None,
-        typer.Option(
-            "--fail-on", help="Exit 1 if a finding is at least this severe (low…critical)."
-        ),
-    ] = None,
+    fail_on: FailOn = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Import the app, drive its routes in-process, profile them, and report bottlenecks."""

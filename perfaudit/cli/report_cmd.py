@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from perfaudit.cli.app import app, guarded
+from perfaudit.cli.options import FailOn, JsonPath, PstatsPath
 
 
 @app.command(no_args_is_help=True)
@@ -15,15 +16,9 @@ def report(
     session_path: Annotated[
         Path, typer.Argument(help="A session saved with --save-session.", show_default=False)
     ],
-    json_path: Annotated[
-        Path | None, typer.Option("--json", help="Write the JSON report here.")
-    ] = None,
-    pstats_path: Annotated[
-        Path | None, typer.Option("--pstats", help="Write the profile as .pstats (snakeviz).")
-    ] = None,
-    fail_on: Annotated[
-        str | None, typer.Option("--fail-on", help="Exit 1 if a finding is at least this severe.")
-    ] = None,
+    json_path: JsonPath = None,
+    pstats_path: PstatsPath = None,
+    fail_on: FailOn = None,
 ) -> None:
     """Re-analyse a saved session and print (or write) its report."""
 

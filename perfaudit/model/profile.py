@@ -31,6 +31,15 @@ class CallerStats:
     self_s: float
     cumulative_s: float
 
+    def merged_with(self, other: CallerStats) -> CallerStats:
+        return CallerStats(
+            self.caller,
+            self.calls + other.calls,
+            self.primitive_calls + other.primitive_calls,
+            self.self_s + other.self_s,
+            self.cumulative_s + other.cumulative_s,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionStats:
@@ -41,6 +50,22 @@ class FunctionStats:
     self_s: float
     cumulative_s: float
     callers: tuple[CallerStats, ...] = ()
+
+    def merged_with(self, other: FunctionStats) -> FunctionStats:
+        """The same function's records from two profiles (two threads, two routes), summed."""
+        edges = {edge.caller: edge for edge in self.callers}
+        for edge in other.callers:
+            old = edges.get(edge.caller)
+            edges[edge.caller] = edge if old is None else old.merged_with(edge)
+        return FunctionStats(
+            self.function,
+            self.owner,
+            self.calls + other.calls,
+            self.primitive_calls + other.primitive_calls,
+            self.self_s + other.self_s,
+            self.cumulative_s + other.cumulative_s,
+            tuple(edges.values()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +83,7 @@ class RouteProfile:
         by_id = {fn.function: fn for fn in self.functions}
         for fn in other.functions:
             mine = by_id.get(fn.function)
-            by_id[fn.function] = fn if mine is None else _add(mine, fn)
+            by_id[fn.function] = fn if mine is None else mine.merged_with(fn)
         return RouteProfile(
             route=self.route,
             profiler=self.profiler,
@@ -66,29 +91,3 @@ class RouteProfile:
             request_time_s=self.request_time_s + other.request_time_s,
             functions=tuple(by_id.values()),
         )
-
-
-def _add(a: FunctionStats, b: FunctionStats) -> FunctionStats:
-    edges = {edge.caller: edge for edge in a.callers}
-    for edge in b.callers:
-        old = edges.get(edge.caller)
-        edges[edge.caller] = (
-            edge
-            if old is None
-            else CallerStats(
-                edge.caller,
-                old.calls + edge.calls,
-                old.primitive_calls + edge.primitive_calls,
-                old.self_s + edge.self_s,
-                old.cumulative_s + edge.cumulative_s,
-            )
-        )
-    return FunctionStats(
-        a.function,
-        a.owner,
-        a.calls + b.calls,
-        a.primitive_calls + b.primitive_calls,
-        a.self_s + b.self_s,
-        a.cumulative_s + b.cumulative_s,
-        tuple(edges.values()),
-    )
