@@ -3,10 +3,11 @@ exit code."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from perfaudit.analysis.findings import Severity
-from perfaudit.analysis.report import build_report
+from perfaudit.analysis.report import Report, build_report
 from perfaudit.cli.console import make_console
 from perfaudit.errors import EXIT_FAILED_CHECK, EXIT_OK, UsageError
 from perfaudit.model import Session
@@ -29,33 +30,52 @@ def emit_report(
     session_path: Path | None = None,
     fail_on: Severity | None = None,
 ) -> int:
-    from perfaudit.fileio import atomic_write
-    from perfaudit.formats.pstats_format import write_pstats
-    from perfaudit.render.json_report import write_json
     from perfaudit.render.terminal import render_terminal
 
     report = build_report(session)
+    # Files first: a closed pipe on stdout (`| head`) must not cost the user the report.
+    written, failure = _write_files(report, json_path, pstats_path, session_path)
     console = make_console()
     render_terminal(report, console)
-    written = []
-    try:
-        if json_path:
-            write_json(report, json_path)
-            written.append(f"JSON report: {json_path}")
-        if pstats_path:
-            write_pstats(session.profiles, pstats_path)
-            written.append(f"Profile (.pstats, open with snakeviz): {pstats_path}")
-        if session_path:
-            atomic_write(session_path, session.to_json().encode("utf-8"))
-            written.append(f"Session: {session_path}")
-    except OSError as exc:
-        raise UsageError(
-            f"Cannot write {exc.filename}: {exc.strerror}.",
-            remedy="Choose a path you can write to.",
-        ) from None
     for line in written:
         console.print(line, style="dim", markup=False)
+    if failure is not None:
+        raise failure
     worst = report.worst_severity
     if fail_on is not None and worst is not None and worst >= fail_on:
         return EXIT_FAILED_CHECK
     return EXIT_OK
+
+
+def _write_files(
+    report: Report, json_path: Path | None, pstats_path: Path | None, session_path: Path | None
+) -> tuple[list[str], UsageError | None]:
+    """Write each file asked for (whole or not at all); one failing does not stop the others."""
+    from perfaudit.fileio import atomic_write
+    from perfaudit.formats.pstats_format import write_pstats
+    from perfaudit.render.json_report import write_json
+
+    session = report.session
+    jobs: list[tuple[Path | None, str, Callable[[Path], None]]] = [
+        (json_path, "JSON report", lambda path: write_json(report, path)),
+        (
+            pstats_path,
+            "Profile (.pstats, open with snakeviz)",
+            lambda path: write_pstats(session.profiles, path),
+        ),
+        (session_path, "Session", lambda path: atomic_write(path, session.to_json().encode())),
+    ]
+    written: list[str] = []
+    failure: UsageError | None = None
+    for path, label, write in jobs:
+        if path is None:
+            continue
+        try:
+            write(path)
+            written.append(f"{label}: {path}")
+        except OSError as exc:
+            failure = failure or UsageError(
+                f"Cannot write {exc.filename or path}: {exc.strerror}.",
+                remedy="Choose a path you can write to.",
+            )
+    return written, failure

@@ -169,3 +169,37 @@ def test_fail_on_severity_sets_the_exit_code(perfaudit):
     bad = perfaudit(*args, "--fail-on", "severe")
     assert bad.code == 2
     assert "not a severity" in bad.stderr
+
+
+def test_middleware_streaming_and_mounted_sub_app(perfaudit):
+    result = perfaudit("profile", "tests.fixtures.stack:app", *FAST)
+    assert result.code == 0, result.stderr
+    assert {r["path"] for r in result.report["routes"]} == {"/stream", "/v2/ping"}
+    assert all(r["errors"] == 0 for r in result.report["routes"])
+    skipped = {s["route"]: s["reason"] for s in result.report["skipped_routes"]}
+    assert skipped["GET /v2/docs"] == "FastAPI's documentation route"
+    assert "item_id" in skipped["GET /v2/items/{item_id}"]
+    mounted = perfaudit("profile", "tests.fixtures.stack:app", "/v2/items/3", "/v2/items/4", *FAST)
+    assert mounted.route("GET /v2/items/{item_id}")["status_counts"] == {"200": 60}
+
+
+def test_report_files_are_written_even_when_stdout_closes_early(tmp_path: Path):
+    """`perfaudit profile … | head` must not cost the user the JSON report."""
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import REPO
+
+    report = tmp_path / "r.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "perfaudit", "profile", "sample_apps.clean:app", "/health",
+         *FAST, "--json", str(report)],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader goes away before anything is printed
+    with proc.stderr:
+        stderr = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert report.exists()
+    assert "Traceback" not in stderr
