@@ -82,8 +82,11 @@ def _table(title: str, console: Console) -> Table:
 def _routes_table(routes: tuple[RouteSummary, ...], console: Console) -> Table:
     table = _table("Routes (latency in ms, measured without the profiler)", console)
     table.add_column("Route", overflow="fold", max_width=34)
+    background = any(r.background_ms for r in routes)  # a column only when some route has it
     for name in ("Req", "Err", "req/s", "p50", "p90", "p95", "p99", "max"):
         table.add_column(name, justify="right")
+    if background:
+        table.add_column("bg", justify="right")
     for r in routes:
         lat = r.latency_ms
         cells = (
@@ -93,7 +96,12 @@ def _routes_table(routes: tuple[RouteSummary, ...], console: Console) -> Table:
         )
         errors = Text(str(r.errors), style="red" if r.errors else "")
         label = r.label + ("" if r.completed else " (stopped)")
+        if background:
+            cells.append(f"{r.background_ms:.2f}" if r.background_ms else "-")
         table.add_row(escape(label), str(r.requests), errors, f"{r.throughput_rps:,.0f}", *cells)
+    if background:
+        table.caption = "bg: background tasks per request after the response, not in latency"
+        table.caption_justify = "left"
     return table
 
 
