@@ -43,5 +43,5 @@ async def items(request: Request) -> list[Item]:
 
 
 @app.get("/settings")
-def read_settings() -> dict[str, str]:
+async def read_settings() -> dict[str, str]:
     return settings()
