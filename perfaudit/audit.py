@@ -32,16 +32,19 @@ from perfaudit.model import (
     ErrorSample,
     RouteKey,
     RouteMeasurement,
+    RouteProbe,
     RouteProfile,
     RunSettings,
     Session,
     SkippedRoute,
 )
+from perfaudit.probe_phase import plan_probe, probe_route
 from perfaudit.progress import NoProgress, Progress
 from perfaudit.target.lifespan import Lifespan
 from perfaudit.target.loader import LoadedApp, load_app
 from perfaudit.target.routes import RouteTable, discover_routes
 
+LOOPS = ("asyncio", "uvloop")
 PACKAGES = ("fastapi", "starlette", "pydantic", "anyio", "uvicorn", "uvloop", "httptools")
 DEFAULT_PROFILE_CAP = 200
 
@@ -63,6 +66,8 @@ class ProfileOptions:
     warmup: int = 10
     timeout_s: float = 30.0
     profile_requests: int | None = None
+    loop: str = "asyncio"  # or "uvloop"
+    probes: bool = True
 
     def settings(self) -> RunSettings:
         return RunSettings(
@@ -88,6 +93,8 @@ class ProfileOptions:
             raise UsageError("--warmup cannot be negative.", remedy="Pass --warmup 0 to skip it.")
         if self.profile_requests is not None and self.profile_requests < 1:
             raise UsageError("--profile-requests must be at least 1.", remedy="Pass e.g. 100.")
+        if self.loop not in LOOPS:
+            raise UsageError(f"--loop {self.loop} is not a loop.", remedy="Pass asyncio or uvloop.")
 
 
 def profile_app(options: ProfileOptions, *, progress: Progress | None = None) -> Session:
@@ -109,11 +116,12 @@ def profile_app(options: ProfileOptions, *, progress: Progress | None = None) ->
         started_at=started_at,
         tool_version=__version__,
         app_root=str(loaded.app_dir),
-        environment=_environment(),
+        environment=_environment(options.loop),
         settings=options.settings(),
         measurements=tuple(run.measurements),
         profiles=tuple(run.profiles),
         skipped=tuple(run.skipped),
+        probes=tuple(run.probes),
         stopped_early=stopped_early,
         notes=tuple(run.notes),
     )
@@ -130,10 +138,12 @@ class _AuditRun:
     measurements: list[RouteMeasurement] = field(default_factory=list)
     profiles: list[RouteProfile] = field(default_factory=list)
     skipped: list[SkippedRoute] = field(default_factory=list)
+    probes: list[RouteProbe] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     current: tuple[RequestSpec, RouteKey] | None = None
-    stage = ""  # "warm-up" | "measure" | "profile": what the current request is in
+    stage = ""  # "warm-up" | "measure" | "profile" | "probe": what the current request is in
     driver: InProcessDriver | None = None
+    table: RouteTable = field(default_factory=lambda: RouteTable(routes=()))
 
     def __post_init__(self) -> None:
         self.guard = HangGuard(self.options.timeout_s)
@@ -141,7 +151,7 @@ class _AuditRun:
 
     def drive(self, requests: list[RequestSpec]) -> str:
         """Run the audit on a fresh event loop; return why it stopped early, or ""."""
-        loop = asyncio.new_event_loop()
+        loop = _new_loop(self.options.loop)
         loop.set_exception_handler(_quiet_interrupts)
         asyncio.set_event_loop(loop)
         main = loop.create_task(self._audit(requests))
@@ -162,7 +172,7 @@ class _AuditRun:
             await self.lifespan.startup()
             if not self.lifespan.supported:
                 self.notes.append("The app does not implement the ASGI lifespan; skipped it.")
-        table = discover_routes(self.loaded.app)
+        self.table = table = discover_routes(self.loaded.app)
         requests = requests or self._discovered(table)
         self.driver = driver = InProcessDriver(
             self.loaded.app,
@@ -192,6 +202,23 @@ class _AuditRun:
         profile = await self._profile(driver, request, route, count)
         if profile.requests:
             self._add_profile(profile)
+        if self.options.probes and all(p.route != route for p in self.probes):
+            self.stage = "probe"
+            self.probes.append(await self._probe(driver, request, route, phase))
+
+    async def _probe(
+        self, driver: InProcessDriver, request: RequestSpec, route: RouteKey, measured: PhaseResult
+    ) -> RouteProbe:
+        info = self.table.route_for(request.method, request.path)
+        return await probe_route(
+            driver,
+            request,
+            route,
+            info=info,
+            single=measured if self.options.concurrency == 1 else None,
+            plan=plan_probe(self.options.concurrency, info),
+            progress=self.progress,
+        )
 
     async def _measure(
         self, driver: InProcessDriver, request: RequestSpec, route: RouteKey
@@ -357,7 +384,20 @@ def _close(loop: asyncio.AbstractEventLoop) -> None:
     loop.close()
 
 
-def _environment() -> Environment:
+def _new_loop(name: str) -> asyncio.AbstractEventLoop:
+    if name == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            raise UsageError(
+                "--loop uvloop was asked for, but uvloop is not installed.",
+                remedy="Install it (pip install uvloop) or pass --loop asyncio.",
+            ) from None
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
+
+
+def _environment(loop: str) -> Environment:
     packages = {}
     for name in PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -366,6 +406,6 @@ def _environment() -> Environment:
         python=platform.python_version(),
         implementation=sys.implementation.name,
         platform=platform.platform(terse=True),
-        loop="asyncio",
+        loop=loop,
         packages=packages,
     )

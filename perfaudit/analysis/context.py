@@ -14,6 +14,7 @@ from perfaudit.model import (
     FunctionStats,
     RouteKey,
     RouteMeasurement,
+    RouteProbe,
     RouteProfile,
     Session,
 )
@@ -39,6 +40,7 @@ class RouteView:
     route: RouteKey
     measurement: RouteMeasurement | None
     profile: RouteProfile | None
+    probe: RouteProbe | None = None
 
     @cached_property
     def latency(self) -> LatencySummary | None:
@@ -56,12 +58,14 @@ class RouteView:
 class AnalysisContext:
     def __init__(self, session: Session) -> None:
         self.session = session
-        profiles = {p.route: p for p in session.profiles}
-        keys = [m.route for m in session.measurements] + [
-            r for r in profiles if r not in {m.route for m in session.measurements}
-        ]
         measurements = {m.route: m for m in session.measurements}
-        self.routes = [RouteView(key, measurements.get(key), profiles.get(key)) for key in keys]
+        profiles = {p.route: p for p in session.profiles}
+        probes = {p.route: p for p in session.probes}
+        keys = list(dict.fromkeys([*measurements, *profiles, *probes]))
+        self.routes = [
+            RouteView(key, measurements.get(key), profiles.get(key), probes.get(key))
+            for key in keys
+        ]
 
     def location(self, function: FunctionId) -> Location:
         return Location(

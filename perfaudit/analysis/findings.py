@@ -61,10 +61,28 @@ class Finding:
     impact: float = 0.0
     confidence: float = 1.0
     details: tuple[str, ...] = field(default=())
+    # Broader findings this one explains better, at the same route and function: they
+    # are dropped from the report (a sync DB call on the loop is not also a cpu-hotspot).
+    supersedes: tuple[str, ...] = ()
 
     @property
     def score(self) -> float:
         return self.impact * self.confidence
+
+
+def drop_superseded(findings: list[Finding]) -> list[Finding]:
+    """Drop a broader finding where a narrower one, at least as severe, explains the same
+    route and function (a sync DB call on the loop is not also a cpu-hotspot)."""
+
+    def key(f: Finding) -> tuple[str | None, str | None]:
+        return f.route, f.location.function if f.location else None
+
+    def superseded(f: Finding) -> bool:
+        return any(
+            f.id in g.supersedes and key(g) == key(f) and g.severity >= f.severity for g in findings
+        )
+
+    return [f for f in findings if not superseded(f)]
 
 
 def rank(findings: list[Finding]) -> list[Finding]:

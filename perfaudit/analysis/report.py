@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Severity, rank
+from perfaudit.analysis.findings import Finding, Severity, drop_superseded, rank
 from perfaudit.analysis.hotspots import Hotspot, overall_hotspots, route_hotspots
 from perfaudit.analysis.paths import display_path
 from perfaudit.analysis.rules import all_rules
@@ -66,7 +66,7 @@ def build_report(session: Session) -> Report:
             str(p.route): tuple(route_hotspots(p, session.app_root)[:HOTSPOTS_KEPT])
             for p in session.profiles
         },
-        findings=tuple(rank(findings)),
+        findings=tuple(rank(drop_superseded(findings))),
         skipped=session.skipped,
     )
 

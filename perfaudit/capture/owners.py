@@ -3,6 +3,7 @@ library, perfaudit itself, or the event loop waiting for work ("idle")."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import sysconfig
@@ -32,12 +33,14 @@ class OwnerClassifier:
         paths = sysconfig.get_paths()
         self._site = tuple({paths["purelib"], paths["platlib"], *_site_dirs()})
         self._stdlib = tuple({paths["stdlib"], paths["platstdlib"]})
+        # The `perfaudit` console script that started this process is ours too.
+        self._entry_script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
 
     @lru_cache(maxsize=8192)  # noqa: B019 - one classifier per run, bounded cache
     def owner(self, file: str, name: str) -> str:
         if file == "~":
             return _builtin_owner(name)
-        if file.startswith(_PERFAUDIT_DIR):
+        if file.startswith(_PERFAUDIT_DIR) or file == self._entry_script:
             return "perfaudit"
         for root in self._site:
             if file.startswith(root):

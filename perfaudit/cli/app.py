@@ -78,7 +78,7 @@ def guarded(action: Callable[[], T]) -> T:
 
 
 def main() -> None:
-    from perfaudit.cli import profile_cmd, report_cmd  # noqa: F401  (they register commands)
+    from perfaudit.cli import profile_cmd, report_cmd, rules_cmd  # noqa: F401  (register commands)
 
     try:
         app()

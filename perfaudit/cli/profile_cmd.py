@@ -78,6 +78,16 @@ def profile(
         ),
     ] = None,
     fail_on: FailOn = None,
+    loop: Annotated[
+        str, typer.Option("--loop", help="Event loop to run the app on: asyncio or uvloop.")
+    ] = "asyncio",
+    probes: Annotated[
+        bool,
+        typer.Option(
+            "--probes/--no-probes",
+            help="Run the probe phase (event-loop watchdog, threadpool, concurrency signature).",
+        ),
+    ] = True,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Import the app, drive its routes in-process, profile them, and report bottlenecks."""
@@ -105,6 +115,8 @@ def profile(
             warmup=warmup,
             timeout_s=timeout,
             profile_requests=profile_requests,
+            loop=loop,
+            probes=probes,
         )
         if quiet:
             session = profile_app(options)

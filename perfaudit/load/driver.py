@@ -11,6 +11,7 @@ cancelled) never stalls the run.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -89,6 +90,9 @@ class _Phase:
 
     count: int | None
     deadline: float | None
+    min_count: int = 0  # keep going past the deadline until this many were sent …
+    limit: float | None = None  # … but never past this time
+    yield_every_s: float = YIELD_EVERY_S  # hand the loop back at least this often
     claimed: int = 0
     durations: list[float] = field(default_factory=list)
     background: list[float] = field(default_factory=list)
@@ -111,7 +115,9 @@ class _Phase:
         if self.count is not None and self.claimed >= self.count:
             return False
         if self.deadline is not None and perf_counter() >= self.deadline:
-            return False
+            past_limit = self.limit is not None and perf_counter() >= self.limit
+            if self.claimed >= self.min_count or past_limit:
+                return False
         self.claimed += 1
         return True
 
@@ -140,10 +146,21 @@ class InProcessDriver:
         count: int | None = None,
         duration_s: float | None = None,
         concurrency: int = 1,
+        min_count: int = 0,
+        max_duration_s: float | None = None,
+        fair: bool = False,
     ) -> PhaseResult:
+        """Send `count` requests, or for `duration_s` (then at least `min_count` requests,
+        unless `max_duration_s` runs out first), `concurrency` at a time.
+
+        `fair`: hand the loop back after every request, as requests arriving over a socket
+        would. Needed when something else on the loop is being measured (the watchdog's
+        heartbeat, probe requests); costs a few microseconds per request."""
         start = perf_counter()
         deadline = start + duration_s if duration_s is not None else None
-        phase = _Phase(count=count, deadline=deadline)
+        limit = start + max_duration_s if max_duration_s is not None else None
+        phase = _Phase(count=count, deadline=deadline, min_count=min_count, limit=limit)
+        phase.yield_every_s = 0.0 if fair else YIELD_EVERY_S
         self._active = (phase, start)
         scope = self._scope_template(request)
         workers = {self._spawn(phase, scope, request) for _ in range(max(1, concurrency))}
@@ -157,6 +174,17 @@ class InProcessDriver:
         self._report_progress(phase)
         self._active = None
         return self._result(phase, wall)
+
+    async def time_request(self, request: RequestSpec) -> float:
+        """One request outside any phase (a probe); its latency whatever it answers."""
+        scope = self._scope_template(request)
+        if self._state is not None:
+            scope["state"] = self._state.copy()
+        exchange = Exchange(request.body)
+        began = perf_counter()
+        with contextlib.suppress(Exception):  # a probe only measures time
+            await self._app(scope, exchange.receive, exchange.send)
+        return (exchange.end or perf_counter()) - began
 
     def snapshot(self) -> PhaseResult | None:
         """What the phase in progress has measured so far (after an interrupt)."""
@@ -222,7 +250,7 @@ class InProcessDriver:
                 return  # timed out and already counted; a replacement runs in our place
             del phase.inflight[me]
             self._record(phase, exchange, began, finished, failure)
-            if finished - last_yield >= YIELD_EVERY_S:
+            if finished - last_yield >= phase.yield_every_s:
                 # A handler that never awaits would keep this task running for the whole
                 # phase: let the supervisor (progress, timeouts, heartbeat) run.
                 last_yield = finished

@@ -1,5 +1,12 @@
 """The neutral data every stage exchanges. Imports only the standard library."""
 
+from perfaudit.model.probes import (
+    LoopEvidence,
+    RouteProbe,
+    SampledStack,
+    StackFrame,
+    ThreadpoolEvidence,
+)
 from perfaudit.model.profile import CallerStats, FunctionId, FunctionStats, RouteProfile
 from perfaudit.model.requests import (
     CodeLocation,
@@ -18,11 +25,16 @@ __all__ = [
     "ErrorSample",
     "FunctionId",
     "FunctionStats",
+    "LoopEvidence",
     "RouteKey",
     "RouteMeasurement",
+    "RouteProbe",
     "RouteProfile",
     "RunSettings",
+    "SampledStack",
     "Session",
     "SessionFormatError",
     "SkippedRoute",
+    "StackFrame",
+    "ThreadpoolEvidence",
 ]

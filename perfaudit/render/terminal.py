@@ -3,6 +3,8 @@ not a terminal or NO_COLOR is set (the console decides, see cli/console.py)."""
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
@@ -169,3 +171,25 @@ def _fmt(value: float | int | str) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+class RuleText(Protocol):
+    id: str
+    title: str
+    explanation: str
+
+
+def render_rules(rules: list[RuleText], console: Console) -> None:
+    table = _table("Findings perfaudit reports (perfaudit rules ID explains one)", console)
+    table.add_column("id", style="bold")
+    table.add_column("what it says")
+    for rule in rules:
+        table.add_row(rule.id, rule.title)
+    console.print(table)
+
+
+def render_rule(rule: RuleText, console: Console) -> None:
+    console.print(Text.assemble((rule.id, "bold cyan"), "  ", (rule.title, "bold")))
+    for paragraph in rule.explanation.split("\n\n"):
+        console.print(Text(paragraph))
+        console.print()

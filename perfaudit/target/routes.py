@@ -3,12 +3,13 @@ drive without being told any parameter."""
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from perfaudit.model import RouteKey, SkippedRoute
+from perfaudit.model import CodeLocation, RouteKey, SkippedRoute
 
 DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"})
 # FastAPI defines its docs endpoints inside FastAPI.setup(), wherever docs_url points.
@@ -25,6 +26,11 @@ class RouteInfo:
     required_params: tuple[str, ...] = ()
     needs_body: bool = False
     websocket: bool = False
+    endpoint_location: CodeLocation | None = None
+    # Whether the endpoint is `async def` (None: not a Python function we can inspect), and
+    # whether anything of the route runs on AnyIO's threadpool (a `def` endpoint or dependency).
+    endpoint_async: bool | None = None
+    uses_threadpool: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,15 +39,19 @@ class RouteTable:
     # Mounted apps with no route table of their own (static files, a sub-app framework).
     opaque_mounts: tuple[str, ...] = ()
 
-    def template_for(self, method: str, path: str) -> RouteKey:
-        """The route template a request path falls under; an unmatched path keeps its raw
-        form so that a 404 is still reported under the URL the user asked for."""
+    def route_for(self, method: str, path: str) -> RouteInfo | None:
         matches = [r for r in self.routes if not r.websocket and r.pattern.match(path)]
         for route in matches:
             if method in route.methods or (method == "HEAD" and "GET" in route.methods):
-                return RouteKey(method, route.template)
-        if matches:
-            return RouteKey(method, matches[0].template)
+                return route
+        return matches[0] if matches else None
+
+    def template_for(self, method: str, path: str) -> RouteKey:
+        """The route template a request path falls under; an unmatched path keeps its raw
+        form so that a 404 is still reported under the URL the user asked for."""
+        route = self.route_for(method, path)
+        if route is not None:
+            return RouteKey(method, route.template)
         for mount in self.opaque_mounts:
             if path == mount or path.startswith(mount.rstrip("/") + "/"):
                 return RouteKey(method, mount.rstrip("/") + "/{path}")
@@ -120,6 +130,11 @@ def _route_info(entry: Any, template: str, recompile: bool) -> RouteInfo:
     required, needs_body = _required_params(entry, template)
     websocket = "WebSocket" in type(getattr(entry, "route", entry)).__name__
     endpoint = getattr(entry, "endpoint", None)
+    endpoint_async = _is_async(endpoint)
+    dependant = getattr(entry, "dependant", None)
+    sync_deps = dependant is not None and any(
+        _is_async(dep.call) is False for dep in list(_walk_dependants(dependant))[1:] if dep.call
+    )
     return RouteInfo(
         methods=frozenset(getattr(entry, "methods", None) or ()),
         template=template,
@@ -128,7 +143,28 @@ def _route_info(entry: Any, template: str, recompile: bool) -> RouteInfo:
         required_params=required,
         needs_body=needs_body,
         websocket=websocket,
+        endpoint_location=_location(endpoint),
+        endpoint_async=endpoint_async,
+        uses_threadpool=endpoint_async is False or sync_deps,
     )
+
+
+def _is_async(func: Any) -> bool | None:
+    """As FastAPI decides: coroutine functions (and async generators, for dependencies)
+    run on the loop; other callables in the threadpool."""
+    if func is None:
+        return None
+    target = inspect.unwrap(func)
+    if not inspect.isfunction(target) and not inspect.ismethod(target) and callable(target):
+        target = type(target).__call__  # a callable class instance: its __call__ decides
+    return inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target)
+
+
+def _location(func: Any) -> CodeLocation | None:
+    code = getattr(inspect.unwrap(func), "__code__", None) if func is not None else None
+    if code is None:
+        return None
+    return CodeLocation(code.co_filename, code.co_firstlineno, code.co_name)
 
 
 def _compile(template: str) -> re.Pattern[str]:

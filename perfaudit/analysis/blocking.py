@@ -1,0 +1,157 @@
+"""What held the event loop: the watchdog's stacks grouped by the app function they were
+in, with the call that blocked and what kind of call it is.
+
+The kind decides the advice (an async client, an async driver, `asyncio.sleep`, a thread
+for CPU work), so it is read from the strongest evidence first: library frames below the
+app's frame (requests, subprocess, sqlalchemy), then the built-ins the profiled phase saw
+that function call (time.sleep, sqlite3, pbkdf2_hmac), then its source line, and last the
+CPU the loop thread burned meanwhile.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from perfaudit.analysis.context import app_attributions
+from perfaudit.analysis.paths import display_function, display_path
+from perfaudit.model import RouteProbe, RouteProfile, SampledStack, StackFrame
+
+# (kind, path fragments of library frames that identify it)
+LIBRARY_KINDS = (
+    ("db", ("/sqlite3/", "/sqlalchemy/", "/psycopg2/", "/psycopg/", "/pymysql/", "/MySQLdb/",
+            "/mysql/connector/", "/peewee.py", "/pymongo/", "/redis/")),
+    ("http", ("/requests/", "/urllib3/", "/http/client.py", "/urllib/request.py", "/httpx/",
+              "/httpx2/", "/httpcore/", "/httpcore2/", "/socket.py", "/ssl.py", "/botocore/")),
+    ("subprocess", ("/subprocess.py",)),
+    ("file", ("/pathlib.py", "/shutil.py", "/tempfile.py", "/gzip.py", "/zipfile")),
+)  # fmt: skip
+# (kind, patterns in the names of built-ins the function called directly)
+BUILTIN_KINDS = (
+    ("db", ("sqlite3", "psycopg", "_mysql")),
+    ("hash", ("pbkdf2", "scrypt", "bcrypt", "argon2")),
+    ("sleep", ("time.sleep",)),
+    ("subprocess", ("fork_exec", "waitpid", "_posixsubprocess")),
+    ("http", ("_socket", "_ssl")),
+    ("file", ("_io.", "posix.read", "posix.stat", "posix.listdir", "posix.scandir")),
+)
+# (kind, pattern on the app's source line)
+LINE_KINDS = (
+    ("sleep", re.compile(r"\btime\.sleep\(|(?<![\w.])sleep\(")),
+    ("hash", re.compile(r"pbkdf2|bcrypt|scrypt|argon2|hashpw|checkpw")),
+    ("subprocess", re.compile(r"\bsubprocess\.|\bos\.(system|popen)\(|\bPopen\(")),
+    ("http", re.compile(r"\brequests\.\w+\(|urlopen\(|\bhttpx2?\.(get|post|put|delete|request)\(")),
+    ("db", re.compile(r"\.(execute|executemany|executescript|fetchall|fetchone|fetchmany)\(")),
+    ("file", re.compile(r"\bopen\(|\.read(_text|_bytes|lines)?\(|\.write(_text|_bytes)?\(")),
+)
+CPU_BOUND = 0.7  # share of the stall the loop thread spent on CPU
+CALL_BY_KIND = {"cpu": "CPU-bound Python", "sleep": "time.sleep", "file": "file I/O"}
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingSite:
+    """An app function the loop was stuck in, with what it was doing."""
+
+    function: str
+    file: str  # as displayed
+    line: int  # the line most often seen
+    code: str
+    kind: str  # "db" | "http" | "subprocess" | "file" | "sleep" | "hash" | "cpu" | "other"
+    call: str  # what blocked, e.g. "requests.get", "time.sleep", "subprocess.run"
+    wall_s: float
+    cpu_s: float
+    samples: int
+
+    @property
+    def cpu_share(self) -> float:
+        return min(self.cpu_s / self.wall_s, 1.0) if self.wall_s > 0 else 0.0
+
+
+def blocking_sites(
+    probe: RouteProbe, profile: RouteProfile | None, app_root: str
+) -> list[BlockingSite]:
+    groups: dict[tuple[str, str], list[tuple[SampledStack, int]]] = defaultdict(list)
+    for stack in probe.loop.stacks:
+        index = _innermost_app_frame(stack.frames)
+        if index is not None:
+            frame = stack.frames[index]
+            groups[(frame.file, frame.function)].append((stack, index))
+    callees = _callee_names(profile)
+    sites = [_site(members, callees, app_root) for members in groups.values()]
+    return sorted(sites, key=lambda s: s.wall_s, reverse=True)
+
+
+def _site(
+    members: list[tuple[SampledStack, int]],
+    callees: dict[tuple[str, str], list[str]],
+    app_root: str,
+) -> BlockingSite:
+    heaviest, index = max(members, key=lambda m: m[0].wall_s)
+    frame = heaviest.frames[index]
+    by_line: dict[int, float] = defaultdict(float)
+    for stack, i in members:
+        by_line[stack.frames[i].line] += stack.wall_s
+    line = max(by_line, key=lambda ln: by_line[ln])
+    code = next((s.frames[i].code for s, i in members if s.frames[i].line == line), frame.code)
+    wall = sum(s.wall_s for s, _ in members)
+    cpu = sum(s.cpu_s for s, _ in members)
+    kind, call = _classify(
+        heaviest.frames[:index],
+        callees.get((frame.file, frame.function), []),
+        code,
+        cpu / wall if wall else 0.0,
+    )
+    return BlockingSite(
+        function=frame.function,
+        file=display_path(frame.file, app_root),
+        line=line,
+        code=code,
+        kind=kind,
+        call=call or CALL_BY_KIND.get(kind, "") or code,
+        wall_s=wall,
+        cpu_s=cpu,
+        samples=sum(s.samples for s, _ in members),
+    )
+
+
+def _classify(
+    deeper: tuple[StackFrame, ...], callees: list[str], code: str, cpu_share: float
+) -> tuple[str, str]:
+    for kind, fragments in LIBRARY_KINDS:
+        for frame in reversed(deeper):  # the outermost library frame names the call
+            if frame.owner != "app" and any(f in frame.file for f in fragments):
+                return kind, _qualified(frame)
+    for kind, patterns in BUILTIN_KINDS:
+        for name in callees:
+            if any(p in name for p in patterns):
+                return kind, CALL_BY_KIND.get(kind, name)
+    for kind, pattern in LINE_KINDS:
+        if pattern.search(code):
+            return kind, ""
+    return ("cpu" if cpu_share >= CPU_BOUND else "other"), ""
+
+
+def _qualified(frame: StackFrame) -> str:
+    """requests/api.py:get → requests.get; subprocess.py:run → subprocess.run."""
+    module = display_path(frame.file, "").removesuffix(".py").removesuffix("/__init__")
+    module = module.replace("/", ".")
+    if module.endswith(".api"):  # requests.api.get is what users call requests.get
+        module = module.removesuffix(".api")
+    return f"{module}.{frame.function}"
+
+
+def _innermost_app_frame(frames: tuple[StackFrame, ...]) -> int | None:
+    return next((i for i, f in enumerate(frames) if f.owner == "app"), None)
+
+
+def _callee_names(profile: RouteProfile | None) -> dict[tuple[str, str], list[str]]:
+    """For each app function: the names of what it called directly, heaviest first."""
+    if profile is None:
+        return {}
+    return {
+        (a.function.function.file, a.function.function.name): [
+            display_function(callee.function.name) for callee, _ in a.callees
+        ]
+        for a in app_attributions(profile)
+    }

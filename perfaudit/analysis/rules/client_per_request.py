@@ -1,0 +1,167 @@
+"""client-per-request: an HTTP client, DB engine or connection is built for every request
+instead of once, paying its setup (an SSL context alone costs tens of milliseconds) and
+losing connection reuse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from perfaudit.analysis.context import AnalysisContext, RouteView
+from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.model import FunctionId, FunctionStats, RouteProfile
+
+MIN_CALLS_PER_REQUEST = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Constructor:
+    label: str  # what users call it
+    file_suffixes: tuple[str, ...]  # where its code lives ("~" for built-ins)
+    names: tuple[str, ...]
+    advice: str
+
+
+HTTP_ADVICE = (
+    "create one client when the app starts (in the lifespan, yielded as state or stored on "
+    "app.state), reuse it here, and close it at shutdown: it keeps connections alive and "
+    "loads the SSL context once"
+)
+ENGINE_ADVICE = (
+    "create the engine once at startup (module level or the lifespan) and open a session or "
+    "connection per request from its pool"
+)
+CONNECTION_ADVICE = (
+    "open a pool once at startup (in the lifespan) and take a connection from it per request"
+)
+CONSTRUCTORS = (
+    Constructor(
+        "httpx.AsyncClient / httpx.Client",
+        ("/httpx/_client.py", "/httpx2/_client.py"),
+        ("__init__",),
+        HTTP_ADVICE,
+    ),
+    Constructor("aiohttp.ClientSession", ("/aiohttp/client.py",), ("__init__",), HTTP_ADVICE),
+    Constructor("requests.Session", ("/requests/sessions.py",), ("__init__",), HTTP_ADVICE),
+    Constructor(
+        "sqlalchemy create_engine",
+        ("/sqlalchemy/engine/create.py",),
+        ("create_engine",),
+        ENGINE_ADVICE,
+    ),
+    Constructor(
+        "sqlalchemy create_async_engine",
+        ("/sqlalchemy/ext/asyncio/engine.py",),
+        ("create_async_engine",),
+        ENGINE_ADVICE,
+    ),
+    Constructor(
+        "sqlite3.connect",
+        ("~",),
+        ("<built-in method _sqlite3.connect>", "<built-in method connect>"),
+        CONNECTION_ADVICE,
+    ),
+    Constructor("asyncpg.connect", ("/asyncpg/connection.py",), ("connect",), CONNECTION_ADVICE),
+    Constructor("asyncpg.create_pool", ("/asyncpg/pool.py",), ("create_pool",), CONNECTION_ADVICE),
+    Constructor("psycopg2.connect", ("/psycopg2/__init__.py",), ("connect",), CONNECTION_ADVICE),
+    Constructor("psycopg.connect", ("/psycopg/connection.py",), ("connect",), CONNECTION_ADVICE),
+    Constructor("redis.Redis", ("/redis/client.py",), ("__init__",), CONNECTION_ADVICE),
+)
+
+
+class ClientPerRequest:
+    id = "client-per-request"
+    title = "A client, engine or connection is built on every request"
+    explanation = (
+        "Building an HTTP client (httpx, aiohttp, requests), a database engine or a connection "
+        "costs setup on every call — `httpx.AsyncClient()` loads an SSL context, ~40 ms — and "
+        "throws away its connection pool, so every request also pays a new TCP (and TLS) "
+        "handshake. The profiled phase counts the constructor calls per request, their time, "
+        "and the app function that makes them.\n\n"
+        "Example: `fetch_rate` does `async with httpx.AsyncClient() as client:` on every GET "
+        "/rates/{currency}: 1 construction per request, 35% of the route's time. Create one "
+        "AsyncClient in the lifespan and reuse it."
+    )
+
+    def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
+        for view in ctx.routes:
+            if view.profile is None or view.profile.requests == 0:
+                continue
+            seen: set[str] = set()
+            for constructor, fn in _constructor_calls(view.profile):
+                if constructor.label not in seen:
+                    seen.add(constructor.label)
+                    finding = self._finding(ctx, view, constructor, fn)
+                    if finding is not None:
+                        yield finding
+
+    def _finding(
+        self, ctx: AnalysisContext, view: RouteView, constructor: Constructor, fn: FunctionStats
+    ) -> Finding | None:
+        profile = view.profile
+        assert profile is not None
+        per_request = fn.calls / profile.requests
+        if per_request < MIN_CALLS_PER_REQUEST or profile.request_time_s <= 0:
+            return None
+        share = min(fn.cumulative_s / profile.request_time_s, 1.0)
+        mean_ms = view.latency.mean if view.latency else fn.cumulative_s / profile.requests * 1000
+        gain_ms = share * mean_ms
+        caller = app_caller(profile, fn.function)
+        location = ctx.location(caller) if caller else None
+        where = f"{location.function}()" if location else "the app"
+        return Finding(
+            id=self.id,
+            severity=Severity.HIGH
+            if share >= 0.3
+            else Severity.MEDIUM
+            if share >= 0.05
+            else Severity.LOW,
+            title=f"{where} builds a new {constructor.label} on every request to {view.route} "
+            f"({per_request:.1f} per request, {share:.0%} of its time)",
+            route=str(view.route),
+            location=location,
+            evidence={
+                "constructor": constructor.label,
+                "constructions_per_request": round(per_request, 2),
+                "share_of_route_time": round(share, 4),
+                "ms_per_request": round(gain_ms, 3),
+                "profiled_requests": profile.requests,
+            },
+            suggestion=f"In {where}: {constructor.advice}.",
+            estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
+            impact=share,
+            confidence=0.9,
+            # Building a client is synchronous (an SSL context is CPU work): when it blocks
+            # the loop, this finding's fix is that one's too.
+            supersedes=("cpu-hotspot", "event-loop-blocked"),
+        )
+
+
+def _constructor_calls(profile: RouteProfile) -> Iterator[tuple[Constructor, FunctionStats]]:
+    for fn in sorted(profile.functions, key=lambda f: f.cumulative_s, reverse=True):
+        for constructor in CONSTRUCTORS:
+            if fn.function.name in constructor.names and fn.function.file.endswith(
+                constructor.file_suffixes
+            ):
+                yield constructor, fn
+
+
+def app_caller(profile: RouteProfile, function: FunctionId) -> FunctionId | None:
+    """The nearest app function up the call graph (following the heaviest caller edge),
+    e.g. the app's `fetch_rate` above httpx's `__init__` above `ssl.create_default_context`."""
+    by_id = {fn.function: fn for fn in profile.functions}
+    current, seen = function, set()
+    while current not in seen:
+        seen.add(current)
+        fn = by_id.get(current)
+        if fn is None or not fn.callers:
+            return None
+        edge = max(fn.callers, key=lambda e: e.cumulative_s)
+        caller = by_id.get(edge.caller)
+        if caller is not None and caller.owner == "app":
+            return caller.function
+        current = edge.caller
+    return None
+
+
+RULE = ClientPerRequest()

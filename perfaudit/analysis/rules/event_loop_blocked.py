@@ -1,0 +1,119 @@
+"""event-loop-blocked: synchronous work inside `async def` (or an async dependency or
+middleware) stalls the event loop, and with it every request in flight."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from perfaudit.analysis.blocking import BlockingSite, blocking_sites
+from perfaudit.analysis.context import AnalysisContext, RouteView
+from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.signature import blocked_share, signature
+
+MIN_SHARE = 0.15  # of the probe phase's wall time
+MIN_MS_PER_REQUEST = 2.0
+# Kinds another rule owns: the sync DB driver has its own finding and advice.
+OWNED_ELSEWHERE = frozenset({"db"})
+
+FIXES = {
+    "sleep": "replace `time.sleep(…)` with `await asyncio.sleep(…)`",
+    "http": "use an async HTTP client (one `httpx.AsyncClient` created in the lifespan and "
+    "awaited here), or make the route `def` so FastAPI runs it in the threadpool",
+    "subprocess": "run the command with `await asyncio.create_subprocess_exec(…)` (or "
+    "`await anyio.run_process([...])`), or make the route `def`",
+    "file": "read the file off the loop: `await anyio.Path(path).read_text()` or "
+    "`await anyio.to_thread.run_sync(...)`; if it rarely changes, read it once and cache it; "
+    "or make the route `def`",
+    "hash": "run it in a worker thread: `await anyio.to_thread.run_sync(...)` (hashlib releases "
+    "the GIL, so other requests proceed) or make the route `def`. It is slow on purpose: "
+    "never cache it",
+    "cpu": "do less of it per request (if its result repeats, cache it; if it is constant, "
+    "compute it once in the lifespan), or move it off the loop with "
+    "`await anyio.to_thread.run_sync(...)` (a process pool for heavy CPU work)",
+    "other": "run the blocking call with `await anyio.to_thread.run_sync(...)`, or make the "
+    "route `def` so FastAPI runs it in the threadpool",
+}
+
+
+class EventLoopBlocked:
+    id = "event-loop-blocked"
+    title = "Synchronous work blocks the event loop"
+    explanation = (
+        "FastAPI runs `async def` endpoints and dependencies on the event loop. A synchronous "
+        "call inside one (time.sleep, requests.get, subprocess.run, open().read(), a password "
+        "hash, a long CPU loop) freezes the loop until it returns: no other request moves. "
+        "perfaudit's probe phase drives the route concurrently while a watchdog thread samples "
+        "the loop thread's stack whenever its heartbeat is late, and times an unrelated cheap "
+        "request meanwhile. The finding names the line the loop was stuck on, the blocking "
+        "call, how much of the time the loop was blocked, the CPU it burned (CPU-bound work "
+        "is reported here too), and the concurrency signature: throughput that stays flat as "
+        "concurrency grows, and the other request's latency jumping.\n\n"
+        "Example: `fetch_stock_level` calls requests.get() in GET /stock/{sku}: the loop is "
+        "blocked 95% of the time at 8 concurrent requests; an unrelated request waits 180 ms "
+        "instead of 0.2 ms. Use httpx.AsyncClient (created once in the lifespan), or make the "
+        "route `def`.\n\n"
+        "An `async def` with no `await` is fine in FastAPI as long as it does nothing slow; "
+        "perfaudit never flags it for that alone."
+    )
+
+    def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
+        for view in ctx.routes:
+            if view.probe is None:
+                continue
+            for site in blocking_sites(view.probe, view.profile, ctx.session.app_root):
+                if site.kind not in OWNED_ELSEWHERE:
+                    finding = self._finding(view, site)
+                    if finding is not None:
+                        yield finding
+
+    def _finding(self, view: RouteView, site: BlockingSite) -> Finding | None:
+        assert view.probe is not None
+        probe = view.probe
+        share = blocked_share(probe, site.wall_s)
+        per_request_ms = site.wall_s / max(len(probe.durations_s), 1) * 1000
+        if share < MIN_SHARE or per_request_ms < MIN_MS_PER_REQUEST:
+            return None
+        evidence = blocking_evidence(view, site, share, per_request_ms)
+        return Finding(
+            id=self.id,
+            severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
+            title=f"{site.function}() blocks the event loop in {view.route} "
+            f"({site.call}): {share:.0%} of the time under load",
+            route=str(view.route),
+            location=Location(site.file, site.line, site.function),
+            evidence=evidence,
+            suggestion=f"{_what(site, per_request_ms)} At line {site.line} "
+            f"(`{site.code}`): {FIXES[site.kind]}.",
+            estimated_gain=Gain(latency_ms=round(per_request_ms, 3), share=round(share, 4)),
+            impact=share,
+            confidence=0.9,
+            # Pure CPU work is also a cpu-hotspot (whose advice is to cache or cut it);
+            # anything else blocking is explained here, and better.
+            supersedes=() if site.kind == "cpu" else ("cpu-hotspot",),
+        )
+
+
+def blocking_evidence(
+    view: RouteView, site: BlockingSite, share: float, per_request_ms: float
+) -> dict[str, float | int | str]:
+    assert view.probe is not None
+    return {
+        "blocked_share": round(share, 4),
+        "blocked_ms_per_request": round(per_request_ms, 2),
+        "cpu_share_while_blocked": round(site.cpu_share, 3),
+        "blocking_call": site.call,
+        "kind": site.kind,
+        "source_line": site.code,
+        **signature(view.probe),
+    }
+
+
+def _what(site: BlockingSite, per_request_ms: float) -> str:
+    cpu = "burning CPU" if site.kind in ("cpu", "hash") else "waiting"
+    return (
+        f"Each request holds the event loop for about {per_request_ms:.0f} ms {cpu} in "
+        f"{site.function}(), and no other request can run meanwhile."
+    )
+
+
+RULE = EventLoopBlocked()

@@ -1,0 +1,65 @@
+"""sync-db-driver: a synchronous database driver (sqlite3, psycopg2, pymysql, sync
+SQLAlchemy) runs its queries on the event loop thread."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from perfaudit.analysis.blocking import blocking_sites
+from perfaudit.analysis.context import AnalysisContext
+from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.rules.event_loop_blocked import (
+    MIN_MS_PER_REQUEST,
+    MIN_SHARE,
+    blocking_evidence,
+)
+from perfaudit.analysis.signature import blocked_share
+
+
+class SyncDbDriver:
+    id = "sync-db-driver"
+    title = "A synchronous database driver runs on the event loop"
+    explanation = (
+        "A query through a synchronous driver (sqlite3, psycopg2, pymysql, a sync SQLAlchemy "
+        "Session) inside `async def` blocks the event loop for the whole round trip. The "
+        "probe phase's watchdog catches the loop thread inside the query, and the profiled "
+        "phase shows the driver's calls from that function.\n\n"
+        "Example: `search_products` runs a LIKE query with sqlite3 in GET /products/search: "
+        "the loop is blocked 90% of the time at 8 concurrent requests. Use an async driver "
+        "(aiosqlite; asyncpg or SQLAlchemy's create_async_engine with AsyncSession), or make "
+        "the route `def` so the query runs in the threadpool."
+    )
+
+    def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
+        for view in ctx.routes:
+            if view.probe is None:
+                continue
+            for site in blocking_sites(view.probe, view.profile, ctx.session.app_root):
+                share = blocked_share(view.probe, site.wall_s)
+                per_request_ms = site.wall_s / max(len(view.probe.durations_s), 1) * 1000
+                if site.kind != "db" or share < MIN_SHARE or per_request_ms < MIN_MS_PER_REQUEST:
+                    continue
+                yield Finding(
+                    id=self.id,
+                    severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
+                    title=f"{site.function}() queries the database synchronously on the event "
+                    f"loop in {view.route}: {share:.0%} of the time under load",
+                    route=str(view.route),
+                    location=Location(site.file, site.line, site.function),
+                    evidence=blocking_evidence(view, site, share, per_request_ms),
+                    suggestion=(
+                        f"Each query holds the loop for about {per_request_ms:.0f} ms (line "
+                        f"{site.line}: `{site.code}`). Use an async driver — aiosqlite for "
+                        "SQLite, asyncpg for PostgreSQL, aiomysql for MySQL, or SQLAlchemy's "
+                        "create_async_engine with AsyncSession — and await the query; or make "
+                        "the route `def` so FastAPI runs it in the threadpool. If the query "
+                        "itself is slow, look at its plan too (an index may remove most of it)."
+                    ),
+                    estimated_gain=Gain(latency_ms=round(per_request_ms, 3), share=round(share, 4)),
+                    impact=share,
+                    confidence=0.9,
+                    supersedes=("cpu-hotspot", "event-loop-blocked"),
+                )
+
+
+RULE = SyncDbDriver()

@@ -1,0 +1,118 @@
+"""threadpool-saturation: `def` endpoints (and sync dependencies) queue behind AnyIO's
+thread limiter (40 tokens by default) when more requests are in flight than it has
+threads."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+from perfaudit.analysis.context import AnalysisContext, RouteView
+from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.paths import display_path
+from perfaudit.analysis.signature import median_ms, signature
+from perfaudit.model import RouteProbe, ThreadpoolEvidence
+
+MIN_SATURATED_SHARE = 0.3
+# Share of the threadpool's capacity the sampled worker threads spent inside the app's
+# code: high when threads are held by real work (a slow SDK call), near zero when each
+# job is tiny and the queue is only thread hand-off overhead (trivial-sync-route's case).
+MIN_OCCUPANCY = 0.3
+
+
+class ThreadpoolSaturation:
+    id = "threadpool-saturation"
+    title = "Requests queue for the threadpool"
+    explanation = (
+        "FastAPI runs `def` endpoints and sync dependencies on AnyIO's worker threads, at most "
+        "40 at a time by default. With more requests in flight, the rest wait for a thread "
+        "and latency climbs in steps of about (concurrency / 40) × the time each holds its "
+        "thread, while an unrelated async request stays fast (the event loop is free). "
+        "perfaudit's probe phase drives `def` routes past the limit, samples the limiter "
+        "(tokens borrowed, tasks waiting) and the worker threads' stacks to show where they "
+        "are held.\n\n"
+        "Example: `upload_to_storage` holds a thread for 30 ms in GET /exports/{export_id}; at "
+        "60 concurrent requests all 40 threads are busy and 20 wait: p50 latency goes from "
+        "31 ms to 61 ms. Raise the limit in the lifespan "
+        "(anyio.to_thread.current_default_thread_limiter().total_tokens = 100), or make the "
+        "I/O async."
+    )
+
+    def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
+        for view in ctx.routes:
+            probe = view.probe
+            pool = probe.threadpool if probe else None
+            if probe is None or pool is None or not pool.samples or pool.max_waiting == 0:
+                continue
+            occupancy = _occupancy(probe, pool)
+            if (
+                pool.saturated_samples / pool.samples >= MIN_SATURATED_SHARE
+                and occupancy >= MIN_OCCUPANCY
+            ):
+                yield self._finding(ctx, view, probe, pool)
+
+    def _finding(
+        self, ctx: AnalysisContext, view: RouteView, probe: RouteProbe, pool: ThreadpoolEvidence
+    ) -> Finding:
+        single = median_ms(probe.single_durations_s) or 0.0
+        loaded = median_ms(probe.durations_s) or 0.0
+        location = _held_at(probe, pool, ctx.session.app_root)
+        where = f"{location.function}()" if location else "the endpoint"
+        user_c = ctx.session.settings.concurrency
+        suggested = max(10 * math.ceil(max(probe.concurrency, user_c) / 10), 2 * pool.total_tokens)
+        share = max(1 - single / loaded, 0.0) if loaded else 0.0
+        evidence = {
+            "thread_tokens": pool.total_tokens,
+            "saturated_share": round(pool.saturated_samples / pool.samples, 3),
+            "max_waiting": pool.max_waiting,
+            "p50_one_at_a_time_ms": round(single, 2),
+            "p50_under_load_ms": round(loaded, 2),
+            "expected_step": math.ceil(probe.concurrency / pool.total_tokens),
+            "thread_occupancy": round(_occupancy(probe, pool), 3),
+            **signature(probe),
+        }
+        load = "your load" if user_c > pool.total_tokens else "load beyond the threadpool"
+        return Finding(
+            id=self.id,
+            severity=Severity.HIGH if user_c > pool.total_tokens else Severity.MEDIUM,
+            title=f"{view.route} queues for the threadpool under {load}: at "
+            f"{probe.concurrency} concurrent requests, p50 {single:.0f} → {loaded:.0f} ms",
+            route=str(view.route),
+            location=location,
+            evidence=evidence,
+            suggestion=(
+                f"{where} holds a worker thread for about {single:.0f} ms per request; with "
+                f"{probe.concurrency} requests in flight all {pool.total_tokens} threads are busy "
+                f"and up to {pool.max_waiting} wait. Raise the limit at startup, in the lifespan: "
+                "`anyio.to_thread.current_default_thread_limiter().total_tokens = "
+                f"{suggested}` (threads waiting on I/O are cheap); or, if {where} has an async "
+                "API, make the route `async def` and await it."
+            ),
+            estimated_gain=Gain(
+                latency_ms=round(max(loaded - single, 0.0), 3), share=round(share, 4)
+            ),
+            impact=share,
+            confidence=0.85,
+            supersedes=("cpu-hotspot",),
+        )
+
+
+def _occupancy(probe: RouteProbe, pool: ThreadpoolEvidence) -> float:
+    capacity = probe.wall_s * pool.total_tokens
+    return sum(stack.wall_s for stack in pool.worker_stacks) / capacity if capacity else 0.0
+
+
+def _held_at(probe: RouteProbe, pool: ThreadpoolEvidence, app_root: str) -> Location | None:
+    """Where the worker threads were while busy: the innermost app frame of their
+    heaviest stack, else the endpoint."""
+    for stack in pool.worker_stacks:
+        frame = next((f for f in stack.frames if f.owner == "app"), None)
+        if frame is not None:
+            return Location(display_path(frame.file, app_root), frame.line, frame.function)
+    if probe.endpoint is not None:
+        e = probe.endpoint
+        return Location(display_path(e.file, app_root), e.line, e.function)
+    return None
+
+
+RULE = ThreadpoolSaturation()

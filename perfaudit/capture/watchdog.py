@@ -1,0 +1,141 @@
+"""The loop watchdog: a heartbeat on the event loop and a thread that, while the heartbeat
+is late, samples the loop thread's stack.
+
+asyncio's debug mode only names the task (`RequestResponseCycle.run_asgi` under uvicorn);
+reading the loop thread's frames while it is stuck names the user's line, and works the
+same on uvloop. The same thread samples AnyIO's worker threads, to show where `def`
+endpoints spend the threads they hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import threading
+import time
+from time import perf_counter
+
+from perfaudit.capture.owners import OwnerClassifier
+from perfaudit.capture.stacks import StackTally, frames_of
+from perfaudit.model import LoopEvidence, SampledStack
+
+HEARTBEAT_S = 0.005
+LATE_AFTER_S = 0.005
+POLL_S = 0.005
+WORKER_EVERY = 2  # sample worker threads every other poll
+WORKER_THREAD_PREFIX = "AnyIO worker thread"
+LAG_BUCKETS_MS = (
+    (1, "<1"),
+    (5, "1-5"),
+    (10, "5-10"),
+    (50, "10-50"),
+    (100, "50-100"),
+    (500, "100-500"),
+)
+
+
+class LoopWatchdog:
+    def __init__(self) -> None:
+        self._classifier = OwnerClassifier()
+        self._loop_tally = StackTally()
+        self._worker_tally = StackTally()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="perfaudit-watchdog", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._handle: asyncio.TimerHandle | None = None
+        self._loop_ident = threading.get_ident()
+        self._last_beat = perf_counter()
+        self._expected = self._last_beat
+        self._lags = dict.fromkeys([label for _, label in LAG_BUCKETS_MS] + [">=500"], 0)
+        self._heartbeats = 0
+        self._max_lag = 0.0
+        self._blocked = 0.0
+        self._own_cpu = 0.0
+
+    def start(self) -> None:
+        """Call from the event loop's thread."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_ident = threading.get_ident()
+        self._last_beat = self._expected = perf_counter()
+        self._handle = self._loop.call_later(HEARTBEAT_S, self._beat)
+        self._expected += HEARTBEAT_S
+        self._thread.start()
+
+    def stop(self) -> tuple[LoopEvidence, tuple[SampledStack, ...]]:
+        """The loop's evidence and the sampled worker-thread stacks."""
+        self._stop.set()
+        self._thread.join(timeout=1.0)
+        if self._handle is not None:
+            self._handle.cancel()
+        evidence = LoopEvidence(
+            heartbeat_s=HEARTBEAT_S,
+            late_after_s=LATE_AFTER_S,
+            heartbeats=self._heartbeats,
+            lag_ms_buckets=dict(self._lags),
+            max_lag_s=self._max_lag,
+            blocked_s=self._blocked,
+            stacks=self._loop_tally.stacks(),
+            watchdog_cpu_s=self._own_cpu,
+        )
+        return evidence, self._worker_tally.stacks()
+
+    def _beat(self) -> None:
+        now = perf_counter()
+        lag = max(now - self._expected, 0.0)
+        self._heartbeats += 1
+        self._max_lag = max(self._max_lag, lag)
+        self._lags[_bucket(lag)] += 1
+        self._last_beat = now
+        self._expected = now + HEARTBEAT_S
+        assert self._loop is not None
+        self._handle = self._loop.call_later(HEARTBEAT_S, self._beat)
+
+    def _watch(self) -> None:
+        loop_cpu = _thread_cpu_clock(self._loop_ident)
+        started_cpu = time.thread_time()
+        last, last_cpu, polls = perf_counter(), _read(loop_cpu), 0
+        while not self._stop.wait(POLL_S):
+            now, cpu = perf_counter(), _read(loop_cpu)
+            elapsed, used = now - last, max(cpu - last_cpu, 0.0)
+            last, last_cpu, polls = now, cpu, polls + 1
+            if now - self._last_beat > HEARTBEAT_S + LATE_AFTER_S:
+                self._blocked += elapsed
+                frame = sys._current_frames().get(self._loop_ident)
+                self._loop_tally.add(frames_of(frame, self._classifier), elapsed, used)
+            if polls % WORKER_EVERY == 0:
+                self._sample_workers(elapsed * WORKER_EVERY)
+        self._own_cpu = time.thread_time() - started_cpu
+
+    def _sample_workers(self, weight_s: float) -> None:
+        frames = sys._current_frames()
+        for thread in threading.enumerate():
+            if not thread.name.startswith(WORKER_THREAD_PREFIX) or thread.ident is None:
+                continue
+            stack = frames_of(frames.get(thread.ident), self._classifier)
+            if any(f.owner == "app" for f in stack):  # idle workers wait in queue.get
+                self._worker_tally.add(stack, weight_s, 0.0)
+
+
+def _bucket(lag_s: float) -> str:
+    lag_ms = lag_s * 1000
+    for limit, label in LAG_BUCKETS_MS:
+        if lag_ms < limit:
+            return label
+    return ">=500"
+
+
+def _thread_cpu_clock(ident: int) -> int | None:
+    """A clock of another thread's CPU time (Linux); None where the platform has none."""
+    try:
+        return time.pthread_getcpuclockid(ident)
+    except (AttributeError, OSError):
+        return None
+
+
+def _read(clock: int | None) -> float:
+    if clock is None:
+        return 0.0
+    try:
+        return time.clock_gettime(clock)
+    except OSError:
+        return 0.0
