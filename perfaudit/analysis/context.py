@@ -109,3 +109,49 @@ def _enclosing_app_caller(
         edge for edge in fn.callers if edge.caller in app and edge.caller.name not in NESTED_CODE
     ]
     return max(callers, key=lambda edge: edge.cumulative_s).caller if callers else None
+
+
+def app_caller(profile: RouteProfile, function: FunctionId) -> FunctionId | None:
+    """The nearest app function up the call graph (following the heaviest caller edge),
+    e.g. the app's `fetch_rate` above httpx's `__init__` above `ssl.create_default_context`."""
+    by_id = {fn.function: fn for fn in profile.functions}
+    current, seen = function, set()
+    while current not in seen:
+        seen.add(current)
+        fn = by_id.get(current)
+        if fn is None or not fn.callers:
+            return None
+        edge = max(fn.callers, key=lambda e: e.cumulative_s)
+        caller = by_id.get(edge.caller)
+        if caller is not None and caller.owner == "app":
+            return caller.function
+        current = edge.caller
+    return None
+
+
+# Built-ins in which a thread waits rather than computes (sleeping, sockets, locks, child
+# processes): time there is a request's, but no CPU hotspot.
+WAITING_BUILTINS = (
+    "time.sleep",
+    "_socket.socket.",
+    "_ssl._SSLSocket.",
+    "select.",
+    "_thread.lock.acquire",
+    "_thread.RLock.acquire",
+    "posix.waitpid",
+    "_posixsubprocess.",
+)
+
+
+def waiting_by_app_function(profile: RouteProfile) -> dict[FunctionId, float]:
+    """Seconds each app function spent (through any depth of library calls) in built-ins
+    that wait, credited to the nearest app function above them."""
+    waiting: dict[FunctionId, float] = defaultdict(float)
+    for fn in profile.functions:
+        if fn.function.file == "~" and display_function(fn.function.name).startswith(
+            WAITING_BUILTINS
+        ):
+            caller = app_caller(profile, fn.function)
+            if caller is not None:
+                waiting[caller] += fn.self_s
+    return waiting

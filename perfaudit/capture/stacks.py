@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import linecache
 from dataclasses import dataclass, field
-from types import FrameType
+from types import CodeType, FrameType
 
 from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.model import SampledStack, StackFrame
@@ -12,18 +12,30 @@ from perfaudit.model import SampledStack, StackFrame
 MAX_DEPTH = 48
 
 
-def frames_of(frame: FrameType | None, classifier: OwnerClassifier) -> tuple[StackFrame, ...]:
-    """The stack from `frame` outwards (innermost first), with the source line of each of
-    the app's own frames, read now while the file is surely the one that ran."""
-    frames: list[StackFrame] = []
-    while frame is not None and len(frames) < MAX_DEPTH:
-        code = frame.f_code
-        owner = classifier.owner(code.co_filename, code.co_name)
-        line = frame.f_lineno or 0
+class StackReader:
+    """Reads stacks cheaply when the same ones come back (a loop stuck in one call is
+    sampled hundreds of times): the raw (code, line) walk is the key of a cache."""
+
+    def __init__(self, classifier: OwnerClassifier) -> None:
+        self._classifier = classifier
+        self._cache: dict[tuple[tuple[CodeType, int], ...], tuple[StackFrame, ...]] = {}
+
+    def read(self, frame: FrameType | None) -> tuple[StackFrame, ...]:
+        raw: list[tuple[CodeType, int]] = []
+        while frame is not None and len(raw) < MAX_DEPTH:
+            raw.append((frame.f_code, frame.f_lineno or 0))
+            frame = frame.f_back
+        key = tuple(raw)
+        frames = self._cache.get(key)
+        if frames is None:
+            frames = self._cache[key] = tuple(self._frame(code, line) for code, line in key)
+        return frames
+
+    def _frame(self, code: CodeType, line: int) -> StackFrame:
+        owner = self._classifier.owner(code.co_filename, code.co_name)
+        # The source line, read while the file is surely the one that ran.
         text = linecache.getline(code.co_filename, line).strip() if owner == "app" else ""
-        frames.append(StackFrame(code.co_filename, line, code.co_name, owner, text))
-        frame = frame.f_back
-    return tuple(frames)
+        return StackFrame(code.co_filename, line, code.co_name, owner, text)
 
 
 @dataclass

@@ -10,7 +10,10 @@ from typing import Any
 
 from perfaudit.analysis.findings import Finding
 from perfaudit.analysis.report import REPORT_SCHEMA_VERSION, Report, RouteSummary
+from perfaudit.analysis.signature import median_ms
+from perfaudit.analysis.stats import LatencySummary
 from perfaudit.fileio import atomic_write
+from perfaudit.model import RouteProbe
 from perfaudit.model.codec import to_jsonable
 
 
@@ -35,6 +38,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "phases": {
             "latency": "measured phase, no profiler attached",
             "hotspots": f"profiled phase ({session.settings.profiler}), one request at a time",
+            "route_probes": "probe phase: concurrent load with the loop watchdog, threadpool "
+            "sampler and probe requests, no profiler",
         },
         "stopped_early": session.stopped_early or None,
         "routes": [_route(r) for r in report.routes],
@@ -42,6 +47,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "route_hotspots": {
             route: [asdict(h) for h in spots] for route, spots in report.route_hotspots.items()
         },
+        "route_probes": [_probe(p) for p in session.probes],
         "findings": [_finding(f) for f in report.findings],
         "skipped_routes": [asdict(s) for s in report.skipped],
         "notes": list(session.notes),
@@ -73,6 +79,48 @@ def _route(route: RouteSummary) -> dict[str, Any]:
         "error_sample": to_jsonable(route.error_sample),
         "completed": route.completed,
     }
+
+
+def _probe(probe: RouteProbe) -> dict[str, Any]:
+    latency = LatencySummary.of(probe.durations_s)
+    loop = probe.loop
+    pool = probe.threadpool
+    return {
+        "route": str(probe.route),
+        "concurrency": probe.concurrency,
+        "requests": len(probe.durations_s),
+        "throughput_rps": round(probe.throughput_rps, 2),
+        "throughput_one_at_a_time_rps": round(probe.single_throughput_rps, 2),
+        "latency_ms": {k: round(v, 4) for k, v in asdict(latency).items()} if latency else None,
+        "other_request_ms": {
+            "idle_p50": _ms(median_ms(probe.probe_idle_s)),
+            "under_load_p50": _ms(median_ms(probe.probe_loaded_s)),
+            "under_load_max": _ms(max(probe.probe_loaded_s, default=0.0) * 1000),
+        },
+        "loop": {
+            "heartbeat_ms": loop.heartbeat_s * 1000,
+            "heartbeats": loop.heartbeats,
+            "lag_ms_buckets": loop.lag_ms_buckets,
+            "max_lag_ms": _ms(loop.max_lag_s * 1000),
+            "blocked_share": round(loop.blocked_s / probe.wall_s, 4) if probe.wall_s else 0.0,
+            "watchdog_cpu_share": round(loop.watchdog_cpu_s / probe.wall_s, 4)
+            if probe.wall_s
+            else 0.0,
+        },
+        "threadpool": None
+        if pool is None
+        else {
+            "total_tokens": pool.total_tokens,
+            "saturated_share": round(pool.saturated_samples / pool.samples, 4),
+            "max_borrowed": pool.max_borrowed,
+            "max_waiting": pool.max_waiting,
+            "thread_hop_ms": _ms(pool.hop_s * 1000) if pool.hop_s is not None else None,
+        },
+    }
+
+
+def _ms(value: float | None) -> float | None:
+    return round(value, 3) if value is not None else None
 
 
 def _finding(finding: Finding) -> dict[str, Any]:

@@ -61,6 +61,18 @@ def _header(report: Report) -> Group:
             style="dim",
         ),
     ]
+    if s.probes:
+        wall = sum(p.wall_s for p in s.probes)
+        watchdog = sum(p.loop.watchdog_cpu_s for p in s.probes)
+        concurrency = sorted({p.concurrency for p in s.probes})
+        lines.append(
+            Text(
+                f"Probes: each route under {'/'.join(map(str, concurrency))} concurrent requests "
+                f"with the loop watchdog and threadpool sampler (watchdog CPU: "
+                f"{watchdog / wall:.1%} of the phase), no profiler.",
+                style="dim",
+            )
+        )
     if s.stopped_early:
         lines.append(
             Text(

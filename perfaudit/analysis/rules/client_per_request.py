@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from perfaudit.analysis.context import AnalysisContext, RouteView
+from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
 from perfaudit.analysis.findings import Finding, Gain, Severity
-from perfaudit.model import FunctionId, FunctionStats, RouteProfile
+from perfaudit.model import FunctionStats, RouteProfile
 
 MIN_CALLS_PER_REQUEST = 0.5
 
@@ -144,24 +144,6 @@ def _constructor_calls(profile: RouteProfile) -> Iterator[tuple[Constructor, Fun
                 constructor.file_suffixes
             ):
                 yield constructor, fn
-
-
-def app_caller(profile: RouteProfile, function: FunctionId) -> FunctionId | None:
-    """The nearest app function up the call graph (following the heaviest caller edge),
-    e.g. the app's `fetch_rate` above httpx's `__init__` above `ssl.create_default_context`."""
-    by_id = {fn.function: fn for fn in profile.functions}
-    current, seen = function, set()
-    while current not in seen:
-        seen.add(current)
-        fn = by_id.get(current)
-        if fn is None or not fn.callers:
-            return None
-        edge = max(fn.callers, key=lambda e: e.cumulative_s)
-        caller = by_id.get(edge.caller)
-        if caller is not None and caller.owner == "app":
-            return caller.function
-        current = edge.caller
-    return None
 
 
 RULE = ClientPerRequest()

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from perfaudit.analysis.context import AnalysisContext, Attribution, RouteView
+from perfaudit.analysis.context import (
+    AnalysisContext,
+    Attribution,
+    RouteView,
+    waiting_by_app_function,
+)
 from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.paths import display_function
 from perfaudit.model import FunctionId
@@ -42,8 +47,12 @@ class CpuHotspot:
             return None
         if view.profile.request_time_s <= 0:
             return None
-        top = attributions[0]
-        share = min(top.time_s / view.profile.request_time_s, 1.0)
+        waiting = waiting_by_app_function(view.profile)
+        top = max(attributions, key=lambda a: a.time_s - waiting.get(a.function.function, 0.0))
+        busy_s = top.time_s - waiting.get(top.function.function, 0.0)
+        # Time spent sleeping or waiting on a socket is no CPU hotspot: event-loop-blocked
+        # and threadpool-saturation say what that waiting costs.
+        share = min(max(busy_s, 0.0) / view.profile.request_time_s, 1.0)
         gain_ms = share * view.latency.mean
         severity = _grade(share, gain_ms)
         if severity is None:
