@@ -79,7 +79,6 @@ async def probe_route(
             min_count=plan.min_requests,
             max_duration_s=MAX_SECONDS,
             concurrency=plan.concurrency,
-            fair=True,
         )
     finally:
         prober.cancel()

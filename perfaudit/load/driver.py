@@ -148,19 +148,18 @@ class InProcessDriver:
         concurrency: int = 1,
         min_count: int = 0,
         max_duration_s: float | None = None,
-        fair: bool = False,
     ) -> PhaseResult:
         """Send `count` requests, or for `duration_s` (then at least `min_count` requests,
         unless `max_duration_s` runs out first), `concurrency` at a time.
 
-        `fair`: hand the loop back after every request, as requests arriving over a socket
-        would. Needed when something else on the loop is being measured (the watchdog's
-        heartbeat, probe requests); costs a few microseconds per request."""
+        With more than one request in flight, each worker hands the loop back after every
+        request, as requests arriving over sockets would take turns; otherwise one worker
+        could run a burst of requests while the others' wait counted as their latency."""
         start = perf_counter()
         deadline = start + duration_s if duration_s is not None else None
         limit = start + max_duration_s if max_duration_s is not None else None
         phase = _Phase(count=count, deadline=deadline, min_count=min_count, limit=limit)
-        phase.yield_every_s = 0.0 if fair else YIELD_EVERY_S
+        phase.yield_every_s = 0.0 if concurrency > 1 else YIELD_EVERY_S
         self._active = (phase, start)
         scope = self._scope_template(request)
         workers = {self._spawn(phase, scope, request) for _ in range(max(1, concurrency))}
@@ -227,7 +226,7 @@ class InProcessDriver:
         me = asyncio.current_task()
         assert me is not None
         app, state = self._app, self._state
-        last_yield = perf_counter()
+        last_yield = issued = perf_counter()
         while phase.claim():
             scope = template.copy()
             scope["headers"] = list(template["headers"])
@@ -249,7 +248,11 @@ class InProcessDriver:
             if me in phase.retired:
                 return  # timed out and already counted; a replacement runs in our place
             del phase.inflight[me]
-            self._record(phase, exchange, began, finished, failure)
+            # Latency runs from when the request was due (at once after our previous
+            # response, as a closed-loop client sends it), not from when this task got the
+            # loop back: time queued behind a blocked or busy loop is the client's too.
+            self._record(phase, exchange, issued, finished, failure)
+            issued = finished
             if finished - last_yield >= phase.yield_every_s:
                 # A handler that never awaits would keep this task running for the whole
                 # phase: let the supervisor (progress, timeouts, heartbeat) run.
