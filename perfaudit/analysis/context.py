@@ -146,12 +146,17 @@ WAITING_BUILTINS = (
 def waiting_by_app_function(profile: RouteProfile) -> dict[FunctionId, float]:
     """Seconds each app function spent (through any depth of library calls) in built-ins
     that wait, credited to the nearest app function above them."""
+    app = {fn.function: fn for fn in profile.functions if fn.owner == "app"}
     waiting: dict[FunctionId, float] = defaultdict(float)
     for fn in profile.functions:
         if fn.function.file == "~" and display_function(fn.function.name).startswith(
             WAITING_BUILTINS
         ):
             caller = app_caller(profile, fn.function)
+            if caller is not None and caller.name in NESTED_CODE:
+                caller = (
+                    _enclosing_app_caller(app[caller], app) or caller
+                )  # as attributions fold it
             if caller is not None:
                 waiting[caller] += fn.self_s
     return waiting

@@ -13,15 +13,15 @@ from pathlib import Path
 FRAMEWORK_PACKAGES = frozenset(
     {"fastapi", "starlette", "pydantic", "pydantic_core", "anyio", "sniffio", "uvicorn", "h11"}
 )
-# perfaudit's own machinery, and clients it may drive the app with.
-HARNESS_PACKAGES = frozenset({"perfaudit", "httpx2", "httpcore2", "httpx", "httpcore"})
+# perfaudit's own machinery (the in-process driver needs no HTTP client, so an app's own
+# httpx calls are the app's).
+HARNESS_PACKAGES = frozenset({"perfaudit"})
 # Built-ins in which the event loop waits for I/O: not time any request spent working.
+# (select.poll and select.select are left out: subprocess and user code wait in them.)
 IDLE_BUILTINS = frozenset(
     {
         "<method 'poll' of 'select.epoll' objects>",
-        "<method 'poll' of 'select.poll' objects>",
         "<method 'control' of 'select.kqueue' objects>",
-        "<built-in method select.select>",
     }
 )
 _BUILTIN_MODULE = re.compile(r"<(?:built-in method |method '[^']+' of ')([A-Za-z_][\w.]*)")

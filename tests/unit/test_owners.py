@@ -61,10 +61,9 @@ def test_perfaudit_itself(classifier: OwnerClassifier) -> None:
     assert owner_of_module(classifier, perfaudit.audit.__file__) == "perfaudit"
 
 
-def test_the_http_client_perfaudit_drives_with_counts_as_perfaudit(
-    classifier: OwnerClassifier,
-) -> None:
-    assert owner_of_module(classifier, httpx2.__file__) == "perfaudit"
+def test_an_apps_own_http_client_is_a_library(classifier: OwnerClassifier) -> None:
+    """The in-process driver uses no HTTP client: httpx2 in a profile is the app's."""
+    assert owner_of_module(classifier, httpx2.__file__) == "library"
 
 
 def test_app_file(classifier: OwnerClassifier) -> None:
@@ -77,7 +76,8 @@ def test_app_file(classifier: OwnerClassifier) -> None:
     ("name", "owner"),
     [
         ("<method 'poll' of 'select.epoll' objects>", "idle"),
-        ("<built-in method select.select>", "idle"),
+        ("<built-in method select.select>", "stdlib"),  # subprocess and user code wait here
+        ("<method 'poll' of 'select.poll' objects>", "stdlib"),
         ("<built-in method time.sleep>", "stdlib"),
         ("<built-in method _hashlib.pbkdf2_hmac>", "stdlib"),
         ("<built-in method builtins.len>", "stdlib"),
