@@ -38,7 +38,7 @@ from perfaudit.model import (
     Session,
     SkippedRoute,
 )
-from perfaudit.probe_phase import plan_probe, probe_route
+from perfaudit.probe_phase import probe_route
 from perfaudit.progress import NoProgress, Progress
 from perfaudit.target.lifespan import Lifespan
 from perfaudit.target.loader import LoadedApp, load_app
@@ -216,7 +216,7 @@ class _AuditRun:
             route,
             info=info,
             single=measured if self.options.concurrency == 1 else None,
-            plan=plan_probe(self.options.concurrency, info),
+            user_concurrency=self.options.concurrency,
             progress=self.progress,
         )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import statistics
 from dataclasses import dataclass
 from time import perf_counter
 
@@ -40,11 +41,21 @@ class ProbePlan:
     min_requests: int
 
 
-def plan_probe(user_concurrency: int, info: RouteInfo | None) -> ProbePlan:
+def plan_probe(
+    user_concurrency: int, info: RouteInfo | None, request_s: float, tokens: int
+) -> ProbePlan:
+    """How hard to push: above the user's concurrency, past the threadpool for routes that
+    use it, but never so hard that the requests already in flight when time is up take
+    longer than MAX_SECONDS to drain. `request_s`: one request's latency, alone."""
+    threaded = info is not None and info.uses_threadpool
     concurrency = max(user_concurrency, MIN_CONCURRENCY)
-    if info is not None and info.uses_threadpool:
-        tokens = default_thread_tokens()
+    if threaded:
         concurrency = max(concurrency, tokens + tokens // 2)
+    # In the worst case (a blocked loop) in-flight requests run one after another; on the
+    # threadpool, `tokens` at a time.
+    parallel = tokens if threaded else 1
+    affordable = int(MAX_SECONDS * parallel / request_s) if request_s > 0 else concurrency
+    concurrency = max(2, min(concurrency, affordable))
     return ProbePlan(concurrency=concurrency, min_requests=2 * concurrency)
 
 
@@ -55,7 +66,7 @@ async def probe_route(
     *,
     info: RouteInfo | None,
     single: PhaseResult | None,
-    plan: ProbePlan,
+    user_concurrency: int,
     progress: Progress,
 ) -> RouteProbe:
     """`single`: the route measured one request at a time without probes, if the latency
@@ -64,6 +75,8 @@ async def probe_route(
         single = await driver.run(
             request, count=SINGLE_REQUESTS, duration_s=MAX_SECONDS, concurrency=1
         )
+    request_s = statistics.median(single.durations_s) if single.durations_s else 0.0
+    plan = plan_probe(user_concurrency, info, request_s, default_thread_tokens())
     probe = RequestSpec("GET", PROBE_PATH)
     idle = [await driver.time_request(probe) for _ in range(IDLE_PROBES)]
     hop = await measure_thread_hop() if info is not None and info.uses_threadpool else None

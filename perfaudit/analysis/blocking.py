@@ -14,7 +14,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from perfaudit.analysis.context import app_attributions
+from perfaudit.analysis.context import NESTED_CODE, app_attributions
 from perfaudit.analysis.paths import display_function, display_path
 from perfaudit.model import RouteProbe, RouteProfile, SampledStack, StackFrame
 
@@ -142,7 +142,12 @@ def _qualified(frame: StackFrame) -> str:
 
 
 def _innermost_app_frame(frames: tuple[StackFrame, ...]) -> int | None:
-    return next((i for i, f in enumerate(frames) if f.owner == "app"), None)
+    """The innermost frame of the app's own functions; a comprehension or lambda counts as
+    the function around it, as the profile's attribution does."""
+    return next(
+        (i for i, f in enumerate(frames) if f.owner == "app" and f.function not in NESTED_CODE),
+        None,
+    )
 
 
 def _callee_names(profile: RouteProfile | None) -> dict[tuple[str, str], list[str]]:

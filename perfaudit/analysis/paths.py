@@ -3,10 +3,12 @@ libraries from their package, the standard library from its own root."""
 
 from __future__ import annotations
 
+import re
 import sysconfig
 from pathlib import PurePath
 
 _STDLIB = sysconfig.get_paths()["stdlib"]
+_ANY_STDLIB = re.compile(r"/lib/python3\.\d+/")
 BUILTIN = "<built-in>"
 
 
@@ -20,6 +22,9 @@ def display_path(file: str, app_root: str) -> str:
         return file[len(app_root.rstrip("/")) + 1 :]
     if file.startswith(_STDLIB + "/"):
         return file[len(_STDLIB) + 1 :]
+    stdlib = _ANY_STDLIB.search(file)  # a session recorded by another interpreter
+    if stdlib:
+        return file[stdlib.end() :]
     return str(PurePath(file))
 
 

@@ -208,3 +208,26 @@ def test_report_files_are_written_even_when_stdout_closes_early(tmp_path: Path):
     proc.wait(timeout=120)
     assert report.exists()
     assert "Traceback" not in stderr
+
+
+def test_rules_lists_the_catalog_and_explains_one(perfaudit):
+    listing = perfaudit("rules", json_report=False)
+    assert listing.code == 0
+    for rule_id in ("event-loop-blocked", "threadpool-saturation", "cpu-hotspot"):
+        assert rule_id in listing.stdout
+    one = perfaudit("rules", "event-loop-blocked", json_report=False)
+    assert one.code == 0
+    assert "Example" in one.stdout
+    unknown = perfaudit("rules", "no-such-rule", json_report=False)
+    assert unknown.code == 2
+    assert "There is no rule 'no-such-rule'" in unknown.stderr
+
+
+def test_uvloop_loop_is_probed_too(perfaudit):
+    result = perfaudit(
+        "profile", "sample_apps.inventory:app", "/stock/A1", "--loop", "uvloop", *FAST
+    )
+    assert result.code == 0, result.stderr
+    assert result.report["environment"]["loop"] == "uvloop"
+    top = result.report["findings"][0]
+    assert (top["id"], top["location"]["function"]) == ("event-loop-blocked", "fetch_stock_level")
