@@ -66,7 +66,7 @@ def profile(
         int | None,
         typer.Option(
             "--profile-requests",
-            help="Requests per route in the profiled phase (default: as measured, ≤200).",
+            help="Requests per route in the profiled phase (default: as measured, ≤50).",
         ),
     ] = None,
     json_path: JsonPath = None,
