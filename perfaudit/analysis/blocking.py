@@ -46,6 +46,10 @@ LINE_KINDS = (
     ("file", re.compile(r"\bopen\(|\.read(_text|_bytes|lines)?\(|\.write(_text|_bytes)?\(")),
 )
 CPU_BOUND = 0.7  # share of the stall the loop thread spent on CPU
+# A site matters when the loop was stuck there this much of the probe phase, this long per
+# request: below, the loop was merely busy.
+MIN_SHARE = 0.15
+MIN_MS_PER_REQUEST = 2.0
 CALL_BY_KIND = {"cpu": "CPU-bound Python", "sleep": "time.sleep", "file": "file I/O"}
 
 
@@ -66,6 +70,27 @@ class BlockingSite:
     @property
     def cpu_share(self) -> float:
         return min(self.cpu_s / self.wall_s, 1.0) if self.wall_s > 0 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Blocking:
+    """A site that held the loop long enough to matter, with its share of the phase."""
+
+    site: BlockingSite
+    share: float
+    ms_per_request: float
+
+
+def significant_blocking(
+    probe: RouteProbe, profile: RouteProfile | None, app_root: str
+) -> list[Blocking]:
+    found = []
+    for site in blocking_sites(probe, profile, app_root):
+        share = min(site.wall_s / probe.wall_s, 1.0) if probe.wall_s > 0 else 0.0
+        per_request_ms = site.wall_s / max(len(probe.durations_s), 1) * 1000
+        if share >= MIN_SHARE and per_request_ms >= MIN_MS_PER_REQUEST:
+            found.append(Blocking(site, share, per_request_ms))
+    return found
 
 
 def blocking_sites(

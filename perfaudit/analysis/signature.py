@@ -27,7 +27,3 @@ def signature(probe: RouteProbe) -> dict[str, float | int | str]:
     if loaded is not None:
         evidence["other_request_under_load_ms"] = round(loaded, 2)
     return evidence
-
-
-def blocked_share(probe: RouteProbe, wall_s: float) -> float:
-    return min(wall_s / probe.wall_s, 1.0) if probe.wall_s > 0 else 0.0

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from perfaudit.analysis.blocking import BlockingSite, blocking_sites
+from perfaudit.analysis.blocking import Blocking, BlockingSite, significant_blocking
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Location, Severity
-from perfaudit.analysis.signature import blocked_share, signature
+from perfaudit.analysis.signature import signature
 
-MIN_SHARE = 0.15  # of the probe phase's wall time
-MIN_MS_PER_REQUEST = 2.0
 # Kinds another rule owns: the sync DB driver has its own finding and advice.
 OWNED_ELSEWHERE = frozenset({"db"})
 
@@ -60,19 +58,12 @@ class EventLoopBlocked:
         for view in ctx.routes:
             if view.probe is None:
                 continue
-            for site in blocking_sites(view.probe, view.profile, ctx.session.app_root):
-                if site.kind not in OWNED_ELSEWHERE:
-                    finding = self._finding(view, site)
-                    if finding is not None:
-                        yield finding
+            for blocking in significant_blocking(view.probe, view.profile, ctx.session.app_root):
+                if blocking.site.kind not in OWNED_ELSEWHERE:
+                    yield self._finding(view, blocking)
 
-    def _finding(self, view: RouteView, site: BlockingSite) -> Finding | None:
-        assert view.probe is not None
-        probe = view.probe
-        share = blocked_share(probe, site.wall_s)
-        per_request_ms = site.wall_s / max(len(probe.durations_s), 1) * 1000
-        if share < MIN_SHARE or per_request_ms < MIN_MS_PER_REQUEST:
-            return None
+    def _finding(self, view: RouteView, blocking: Blocking) -> Finding:
+        site, share, per_request_ms = blocking.site, blocking.share, blocking.ms_per_request
         evidence = blocking_evidence(view, site, share, per_request_ms)
         return Finding(
             id=self.id,

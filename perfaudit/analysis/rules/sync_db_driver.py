@@ -5,15 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from perfaudit.analysis.blocking import blocking_sites
+from perfaudit.analysis.blocking import significant_blocking
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding, Gain, Location, Severity
-from perfaudit.analysis.rules.event_loop_blocked import (
-    MIN_MS_PER_REQUEST,
-    MIN_SHARE,
-    blocking_evidence,
-)
-from perfaudit.analysis.signature import blocked_share
+from perfaudit.analysis.rules.event_loop_blocked import blocking_evidence
 
 
 class SyncDbDriver:
@@ -34,10 +29,9 @@ class SyncDbDriver:
         for view in ctx.routes:
             if view.probe is None:
                 continue
-            for site in blocking_sites(view.probe, view.profile, ctx.session.app_root):
-                share = blocked_share(view.probe, site.wall_s)
-                per_request_ms = site.wall_s / max(len(view.probe.durations_s), 1) * 1000
-                if site.kind != "db" or share < MIN_SHARE or per_request_ms < MIN_MS_PER_REQUEST:
+            for blocking in significant_blocking(view.probe, view.profile, ctx.session.app_root):
+                site, share, per_request_ms = blocking.site, blocking.share, blocking.ms_per_request
+                if site.kind != "db":
                     continue
                 yield Finding(
                     id=self.id,
