@@ -12,23 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import platform
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from perfaudit import __version__
+from perfaudit.capture.environment import describe_environment
 from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.capture.tracing import TracingCollector, to_function_stats
 from perfaudit.errors import UsageError
 from perfaudit.load.driver import InProcessDriver, PhaseResult
+from perfaudit.load.eventloop import LOOPS, close_loop, new_loop, quiet_interrupts
 from perfaudit.load.hangguard import HangGuard
 from perfaudit.load.plan import RequestSpec, build_requests
 from perfaudit.model import (
-    Environment,
     ErrorSample,
     RouteKey,
     RouteMeasurement,
@@ -44,8 +41,6 @@ from perfaudit.target.lifespan import Lifespan
 from perfaudit.target.loader import LoadedApp, load_app
 from perfaudit.target.routes import RouteTable, discover_routes
 
-LOOPS = ("asyncio", "uvloop")
-PACKAGES = ("fastapi", "starlette", "pydantic", "anyio", "uvicorn", "uvloop", "httptools")
 # cProfile is deterministic: 50 requests attribute time as well as 500, at a tenth of the wait.
 DEFAULT_PROFILE_CAP = 50
 
@@ -117,7 +112,7 @@ def profile_app(options: ProfileOptions, *, progress: Progress | None = None) ->
         started_at=started_at,
         tool_version=__version__,
         app_root=str(loaded.app_dir),
-        environment=_environment(options.loop),
+        environment=describe_environment(options.loop),
         settings=options.settings(),
         measurements=tuple(run.measurements),
         profiles=tuple(run.profiles),
@@ -152,8 +147,8 @@ class _AuditRun:
 
     def drive(self, requests: list[RequestSpec]) -> str:
         """Run the audit on a fresh event loop; return why it stopped early, or ""."""
-        loop = _new_loop(self.options.loop)
-        loop.set_exception_handler(_quiet_interrupts)
+        loop = new_loop(self.options.loop)
+        loop.set_exception_handler(quiet_interrupts)
         asyncio.set_event_loop(loop)
         main = loop.create_task(self._audit(requests))
         try:
@@ -165,7 +160,7 @@ class _AuditRun:
             self._wind_down(loop, main)
             return reason
         finally:
-            _close(loop)
+            close_loop(loop)
 
     async def _audit(self, requests: list[RequestSpec]) -> None:
         use_lifespan = self.options.lifespan
@@ -360,53 +355,4 @@ def _empty_measurement(request: RequestSpec, route: RouteKey, concurrency: int) 
         durations_s=(),
         background_s=(),
         status_counts={},
-    )
-
-
-def _quiet_interrupts(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """A Ctrl-C lands in whichever task was running; that task's "exception never
-    retrieved" is our interrupt, not the app's error."""
-    if isinstance(context.get("exception"), KeyboardInterrupt):
-        return
-    loop.default_exception_handler(context)
-
-
-def _close(loop: asyncio.AbstractEventLoop) -> None:
-    """Close the loop without waiting on handlers stuck in threads (they are reported)."""
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        with contextlib.suppress(BaseException):
-            loop.run_until_complete(asyncio.wait(pending, timeout=0.5))
-    with contextlib.suppress(BaseException):
-        loop.run_until_complete(loop.shutdown_asyncgens())
-    asyncio.set_event_loop(None)
-    loop.close()
-
-
-def _new_loop(name: str) -> asyncio.AbstractEventLoop:
-    if name == "uvloop":
-        try:
-            import uvloop
-        except ImportError:
-            raise UsageError(
-                "--loop uvloop was asked for, but uvloop is not installed.",
-                remedy="Install it (pip install uvloop) or pass --loop asyncio.",
-            ) from None
-        return uvloop.new_event_loop()
-    return asyncio.new_event_loop()
-
-
-def _environment(loop: str) -> Environment:
-    packages = {}
-    for name in PACKAGES:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            packages[name] = metadata.version(name)
-    return Environment(
-        python=platform.python_version(),
-        implementation=sys.implementation.name,
-        platform=platform.platform(terse=True),
-        loop=loop,
-        packages=packages,
     )
