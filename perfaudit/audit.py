@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from perfaudit import __version__
+from perfaudit.capture.calls import CallTracer
+from perfaudit.capture.database import DatabaseCollector
 from perfaudit.capture.environment import describe_environment
 from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.capture.tracing import TracingCollector, to_function_stats
@@ -24,9 +26,12 @@ from perfaudit.errors import UsageError
 from perfaudit.load.driver import InProcessDriver, PhaseResult
 from perfaudit.load.eventloop import LOOPS, close_loop, new_loop, quiet_interrupts
 from perfaudit.load.hangguard import HangGuard
+from perfaudit.load.middleware import measure_middleware
 from perfaudit.load.plan import RequestSpec, build_requests
 from perfaudit.model import (
+    CallEvidence,
     ErrorSample,
+    RouteEvidence,
     RouteKey,
     RouteMeasurement,
     RouteProbe,
@@ -41,6 +46,8 @@ from perfaudit.target.lifespan import Lifespan
 from perfaudit.target.loader import LoadedApp, load_app
 from perfaudit.target.routes import RouteTable, discover_routes
 
+CALLS_REQUESTS = 20
+MIDDLEWARE_REQUESTS = 60
 # cProfile is deterministic: 50 requests attribute time as well as 500, at a tenth of the wait.
 DEFAULT_PROFILE_CAP = 50
 
@@ -102,10 +109,15 @@ def profile_app(options: ProfileOptions, *, progress: Progress | None = None) ->
         form=options.form,
         headers=options.headers,
     )
-    loaded = load_app(options.target, factory=options.factory, app_dir=options.app_dir)
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    run = _AuditRun(loaded, options, progress or NoProgress())
-    stopped_early = run.drive(requests)
+    database = DatabaseCollector()
+    database.install()  # before the app opens its connections, to learn their databases
+    try:
+        loaded = load_app(options.target, factory=options.factory, app_dir=options.app_dir)
+        started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        run = _AuditRun(loaded, options, progress or NoProgress(), database)
+        stopped_early = run.drive(requests)
+    finally:
+        database.uninstall()
     return Session(
         target=options.target,
         mode="profile",
@@ -118,6 +130,7 @@ def profile_app(options: ProfileOptions, *, progress: Progress | None = None) ->
         profiles=tuple(run.profiles),
         skipped=tuple(run.skipped),
         probes=tuple(run.probes),
+        evidence=tuple(run.evidence),
         stopped_early=stopped_early,
         notes=tuple(run.notes),
     )
@@ -131,10 +144,12 @@ class _AuditRun:
     loaded: LoadedApp
     options: ProfileOptions
     progress: Progress
+    database: DatabaseCollector
     measurements: list[RouteMeasurement] = field(default_factory=list)
     profiles: list[RouteProfile] = field(default_factory=list)
     skipped: list[SkippedRoute] = field(default_factory=list)
     probes: list[RouteProbe] = field(default_factory=list)
+    evidence: list[RouteEvidence] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     current: tuple[RequestSpec, RouteKey] | None = None
     stage = ""  # "warm-up" | "measure" | "profile" | "probe": what the current request is in
@@ -195,12 +210,43 @@ class _AuditRun:
             self.notes.append(f"{route} was not profiled: its requests kept timing out.")
             return
         count = self.options.profile_requests or min(len(phase.durations_s), DEFAULT_PROFILE_CAP)
-        profile = await self._profile(driver, request, route, count)
+        self.database.start()
+        try:
+            profile = await self._profile(driver, request, route, count)
+        except BaseException:
+            self.database.stop(0)
+            raise
+        database = self.database.stop(profile.requests)
         if profile.requests:
             self._add_profile(profile)
-        if self.options.probes and all(p.route != route for p in self.probes):
-            self.stage = "probe"
-            self.probes.append(await self._probe(driver, request, route, phase))
+        if not self.options.probes or any(p.route == route for p in self.probes):
+            return
+        self.stage = "probe"
+        self.probes.append(await self._probe(driver, request, route, phase))
+        calls = await self._trace_calls(driver, request, route)
+        middleware = await measure_middleware(
+            self.loaded.app,
+            request,
+            state=driver.state,
+            count=MIDDLEWARE_REQUESTS,
+            timeout_s=self.options.timeout_s,
+        )
+        self.evidence.append(RouteEvidence(route, database, calls, middleware))
+
+    async def _trace_calls(
+        self, driver: InProcessDriver, request: RequestSpec, route: RouteKey
+    ) -> CallEvidence | None:
+        """A short phase under the call tracer: which app calls repeat with the same
+        arguments (it costs more than cProfile, so it runs apart, on few requests)."""
+        self.progress.begin(f"calls     {route}", CALLS_REQUESTS)
+        tracer = CallTracer(self.loaded.app_dir)
+        tracer.start()
+        try:
+            traced = await driver.run(request, count=CALLS_REQUESTS, concurrency=1)
+        finally:
+            calls = tracer.stop(CALLS_REQUESTS)
+            self.progress.end()
+        return calls if traced.requests else None
 
     async def _probe(
         self, driver: InProcessDriver, request: RequestSpec, route: RouteKey, measured: PhaseResult

@@ -12,6 +12,7 @@ from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import (
     FunctionId,
     FunctionStats,
+    RouteEvidence,
     RouteKey,
     RouteMeasurement,
     RouteProbe,
@@ -41,6 +42,7 @@ class RouteView:
     measurement: RouteMeasurement | None
     profile: RouteProfile | None
     probe: RouteProbe | None = None
+    evidence: RouteEvidence | None = None
 
     @cached_property
     def latency(self) -> LatencySummary | None:
@@ -61,9 +63,12 @@ class AnalysisContext:
         measurements = {m.route: m for m in session.measurements}
         profiles = {p.route: p for p in session.profiles}
         probes = {p.route: p for p in session.probes}
-        keys = list(dict.fromkeys([*measurements, *profiles, *probes]))
+        evidence = {e.route: e for e in session.evidence}
+        keys = list(dict.fromkeys([*measurements, *profiles, *probes, *evidence]))
         self.routes = [
-            RouteView(key, measurements.get(key), profiles.get(key), probes.get(key))
+            RouteView(
+                key, measurements.get(key), profiles.get(key), probes.get(key), evidence.get(key)
+            )
             for key in keys
         ]
 

@@ -133,7 +133,7 @@ class InProcessDriver:
         on_tick: Callable[[], None] | None = None,
     ) -> None:
         self._app = app
-        self._state = state
+        self.state = state  # the lifespan state each request's scope gets a copy of
         self._timeout_s = timeout_s
         self._on_progress = on_progress
         self._on_tick = on_tick
@@ -177,8 +177,8 @@ class InProcessDriver:
     async def time_request(self, request: RequestSpec) -> float:
         """One request outside any phase (a probe); its latency whatever it answers."""
         scope = self._scope_template(request)
-        if self._state is not None:
-            scope["state"] = self._state.copy()
+        if self.state is not None:
+            scope["state"] = self.state.copy()
         exchange = Exchange(request.body)
         began = perf_counter()
         with contextlib.suppress(Exception):  # a probe only measures time
@@ -225,7 +225,7 @@ class InProcessDriver:
     async def _worker(self, phase: _Phase, template: dict[str, Any], body: bytes) -> None:
         me = asyncio.current_task()
         assert me is not None
-        app, state = self._app, self._state
+        app, state = self._app, self.state
         last_yield = issued = perf_counter()
         while phase.claim():
             scope = template.copy()

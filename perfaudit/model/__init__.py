@@ -1,5 +1,13 @@
 """The neutral data every stage exchanges. Imports only the standard library."""
 
+from perfaudit.model.evidence import (
+    CallEvidence,
+    CallRecord,
+    DatabaseEvidence,
+    MiddlewareEvidence,
+    RouteEvidence,
+    StatementShape,
+)
 from perfaudit.model.probes import (
     LoopEvidence,
     RouteProbe,
@@ -19,13 +27,18 @@ from perfaudit.model.requests import (
 from perfaudit.model.session import Environment, Session, SessionFormatError
 
 __all__ = [
+    "CallEvidence",
+    "CallRecord",
     "CallerStats",
     "CodeLocation",
+    "DatabaseEvidence",
     "Environment",
     "ErrorSample",
     "FunctionId",
     "FunctionStats",
     "LoopEvidence",
+    "MiddlewareEvidence",
+    "RouteEvidence",
     "RouteKey",
     "RouteMeasurement",
     "RouteProbe",
@@ -36,5 +49,6 @@ __all__ = [
     "SessionFormatError",
     "SkippedRoute",
     "StackFrame",
+    "StatementShape",
     "ThreadpoolEvidence",
 ]

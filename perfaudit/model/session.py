@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perfaudit.model.codec import from_jsonable, to_jsonable
+from perfaudit.model.evidence import RouteEvidence
 from perfaudit.model.probes import RouteProbe
 from perfaudit.model.profile import RouteProfile
 from perfaudit.model.requests import RouteMeasurement, RunSettings, SkippedRoute
@@ -42,6 +43,7 @@ class Session:
     profiles: tuple[RouteProfile, ...]
     skipped: tuple[SkippedRoute, ...] = ()
     probes: tuple[RouteProbe, ...] = ()
+    evidence: tuple[RouteEvidence, ...] = ()
     # Why the run ended early ("interrupted", "handler hung the event loop", …), or "".
     stopped_early: str = ""
     notes: tuple[str, ...] = field(default=())
