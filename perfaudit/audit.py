@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from perfaudit.load.plan import RequestSpec, build_requests
 from perfaudit.model import (
     CallEvidence,
     ErrorSample,
+    MiddlewareEvidence,
     RouteEvidence,
     RouteKey,
     RouteMeasurement,
@@ -47,7 +49,10 @@ from perfaudit.target.loader import LoadedApp, load_app
 from perfaudit.target.routes import RouteTable, discover_routes
 
 CALLS_REQUESTS = 20
+CALLS_MAX_S = 2.0
 MIDDLEWARE_REQUESTS = 60
+MIDDLEWARE_BUDGET_S = 1.0
+MIDDLEWARE_MAX_ROUTE_S = 0.05
 # cProfile is deterministic: 50 requests attribute time as well as 500, at a tenth of the wait.
 DEFAULT_PROFILE_CAP = 50
 
@@ -224,14 +229,25 @@ class _AuditRun:
         self.stage = "probe"
         self.probes.append(await self._probe(driver, request, route, phase))
         calls = await self._trace_calls(driver, request, route)
-        middleware = await measure_middleware(
+        middleware = await self._measure_middleware(driver, request, phase)
+        self.evidence.append(RouteEvidence(route, database, calls, middleware))
+
+    async def _measure_middleware(
+        self, driver: InProcessDriver, request: RequestSpec, measured: PhaseResult
+    ) -> MiddlewareEvidence | None:
+        """The A/B costs two runs of the route: only worth it (and affordable) where a
+        middleware's fraction of a millisecond can matter."""
+        typical_s = statistics.median(measured.durations_s)
+        if typical_s > MIDDLEWARE_MAX_ROUTE_S:
+            return None
+        count = max(10, min(MIDDLEWARE_REQUESTS, int(MIDDLEWARE_BUDGET_S / (2 * typical_s))))
+        return await measure_middleware(
             self.loaded.app,
             request,
             state=driver.state,
-            count=MIDDLEWARE_REQUESTS,
+            count=count,
             timeout_s=self.options.timeout_s,
         )
-        self.evidence.append(RouteEvidence(route, database, calls, middleware))
 
     async def _trace_calls(
         self, driver: InProcessDriver, request: RequestSpec, route: RouteKey
@@ -242,7 +258,9 @@ class _AuditRun:
         tracer = CallTracer(self.loaded.app_dir)
         tracer.start()
         try:
-            traced = await driver.run(request, count=CALLS_REQUESTS, concurrency=1)
+            traced = await driver.run(
+                request, count=CALLS_REQUESTS, duration_s=CALLS_MAX_S, concurrency=1
+            )
         finally:
             calls = tracer.stop(CALLS_REQUESTS)
             self.progress.end()
