@@ -81,7 +81,11 @@ async def probe_route(
     idle = [await driver.time_request(probe) for _ in range(IDLE_PROBES)]
     hop = await measure_thread_hop() if info is not None and info.uses_threadpool else None
     progress.begin(f"probe     {route} (c={plan.concurrency})", None)
-    watchdog, limiter, loaded = LoopWatchdog(), LimiterSampler(), list[float]()
+    watchdog, limiter, loaded = (
+        LoopWatchdog(info.endpoint_location if info else None),
+        LimiterSampler(),
+        list[float](),
+    )
     watchdog.start()
     limiter.start()
     prober = asyncio.get_running_loop().create_task(_probe_stream(driver, probe, loaded))

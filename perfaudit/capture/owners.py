@@ -47,6 +47,10 @@ class OwnerClassifier:
                 return _package_owner(file[len(root) :].lstrip("/").split("/", 1)[0])
         if file.startswith(self._stdlib) or file.startswith("<frozen"):
             return "stdlib"
+        if file.startswith("<"):
+            # Generated code ("<string>" from dataclasses, "<sqlalchemy generated …>"): no
+            # source line of the user's to point at.
+            return "library"
         return "app"
 
 

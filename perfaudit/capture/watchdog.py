@@ -4,7 +4,8 @@ is late, samples the loop thread's stack.
 asyncio's debug mode only names the task (`RequestResponseCycle.run_asgi` under uvicorn);
 reading the loop thread's frames while it is stuck names the user's line, and works the
 same on uvloop. The same thread samples AnyIO's worker threads, to show where `def`
-endpoints spend the threads they hold.
+endpoints spend the threads they hold. On Python 3.11 both are read another way, see
+capture/threadstacks.py.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from time import perf_counter
 
 from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.capture.stacks import StackReader, StackTally
-from perfaudit.model import LoopEvidence, SampledStack
+from perfaudit.capture.threadstacks import OTHER_THREADS_READABLE, JobClock, OwnStackSignal
+from perfaudit.model import CodeLocation, LoopEvidence, SampledStack, StackFrame
 
 HEARTBEAT_S = 0.005
 LATE_AFTER_S = 0.005
@@ -36,8 +38,18 @@ LAG_BUCKETS_MS = (
 
 
 class LoopWatchdog:
-    def __init__(self) -> None:
-        self._stacks = StackReader(OwnerClassifier())
+    def __init__(self, endpoint: CodeLocation | None = None) -> None:
+        """`endpoint`: where worker-thread time is credited where threads cannot be read."""
+        classifier = OwnerClassifier()
+        self._stacks = StackReader(classifier)
+        self._endpoint = (
+            StackFrame(endpoint.file, endpoint.line, endpoint.function, "app")
+            if endpoint is not None and classifier.owner(endpoint.file, endpoint.function) == "app"
+            else None
+        )
+        self._own_stack = OwnStackSignal(StackReader(classifier))
+        self._jobs = JobClock()
+        self._pending = (0.0, 0.0)  # blocked wall and CPU seconds awaiting the loop's stack
         self._loop_tally = StackTally()
         self._worker_tally = StackTally()
         self._stopping = False
@@ -60,6 +72,9 @@ class LoopWatchdog:
         self._last_beat = self._expected = perf_counter()
         self._handle = self._loop.call_later(HEARTBEAT_S, self._beat)
         self._expected += HEARTBEAT_S
+        if not OTHER_THREADS_READABLE:
+            self._own_stack.install()
+            self._jobs.install()
         self._thread.start()
 
     def stop(self) -> tuple[LoopEvidence, tuple[SampledStack, ...]]:
@@ -68,6 +83,8 @@ class LoopWatchdog:
         self._thread.join(timeout=1.0)
         if self._handle is not None:
             self._handle.cancel()
+        self._own_stack.uninstall()
+        self._jobs.uninstall()
         evidence = LoopEvidence(
             heartbeat_s=HEARTBEAT_S,
             late_after_s=LATE_AFTER_S,
@@ -78,7 +95,12 @@ class LoopWatchdog:
             stacks=self._loop_tally.stacks(),
             watchdog_cpu_s=self._own_cpu,
         )
-        return evidence, self._worker_tally.stacks()
+        workers = (
+            self._worker_tally.stacks()
+            if OTHER_THREADS_READABLE
+            else self._jobs.stacks(self._endpoint)
+        )
+        return evidence, workers
 
     def _beat(self) -> None:
         now = perf_counter()
@@ -100,12 +122,30 @@ class LoopWatchdog:
             now, cpu = perf_counter(), _read(loop_cpu)
             elapsed, used = now - last, max(cpu - last_cpu, 0.0)
             last, last_cpu = now, cpu
-            if now - self._last_beat > HEARTBEAT_S + LATE_AFTER_S:
+            late = now - self._last_beat > HEARTBEAT_S + LATE_AFTER_S
+            if late:
                 self._blocked += elapsed
-                frame = sys._current_frames().get(self._loop_ident)
-                self._loop_tally.add(self._stacks.read(frame), elapsed, used)
-            self._sample_workers(elapsed)
+            if OTHER_THREADS_READABLE:
+                if late:
+                    frame = sys._current_frames().get(self._loop_ident)
+                    self._loop_tally.add(self._stacks.read(frame), elapsed, used)
+                self._sample_workers(elapsed)
+            else:
+                self._ask_loop_stack(late, elapsed, used)
         self._own_cpu = time.thread_time() - started_cpu
+
+    def _ask_loop_stack(self, late: bool, elapsed: float, used: float) -> None:
+        """3.11: the loop thread reports its stack itself; the time it was blocked until
+        then is credited to that stack."""
+        wall, cpu = self._pending
+        if late:
+            wall, cpu = wall + elapsed, cpu + used
+            self._own_stack.request()
+        stack = self._own_stack.take()
+        if stack is not None and wall > 0:
+            self._loop_tally.add(stack, wall, cpu)
+            wall, cpu = 0.0, 0.0
+        self._pending = (wall, cpu)
 
     def _sample_workers(self, weight_s: float) -> None:
         frames = sys._current_frames()

@@ -72,6 +72,13 @@ def test_app_file(classifier: OwnerClassifier) -> None:
     assert classifier.owner("/srv/shop/app/pricing.py", "tariff_table") == "app"
 
 
+def test_generated_code_is_not_the_apps(classifier: OwnerClassifier) -> None:
+    """Code compiled at runtime has no line of the user's to point a finding at."""
+    assert classifier.owner("<string>", "__init__") == "library"
+    generated = "<sqlalchemy generated _go() wrapper for Session._connection_for_bind>"
+    assert classifier.owner(generated, "_connection_for_bind") == "library"
+
+
 @pytest.mark.parametrize(
     ("name", "owner"),
     [

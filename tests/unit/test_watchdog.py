@@ -1,4 +1,6 @@
-"""The real loop watchdog and threadpool sampler on real event loops (asyncio and uvloop).
+"""The real loop watchdog and threadpool sampler on real event loops (asyncio and uvloop),
+reading stacks both ways: other threads' frames directly (3.12+) and, as on 3.11, the loop
+thread's own stack in a signal handler with worker jobs timed instead of sampled.
 
 The machines these run on are shared and noisy: every time threshold here is generous, and
 no test asserts how long anything took beyond "more than nothing" and "less than forever".
@@ -14,9 +16,10 @@ from time import perf_counter
 import anyio.to_thread
 import pytest
 
+from perfaudit.capture import watchdog as watchdog_module
 from perfaudit.capture.threadpool import LimiterSampler, measure_thread_hop
 from perfaudit.capture.watchdog import LoopWatchdog
-from perfaudit.model import LoopEvidence, SampledStack
+from perfaudit.model import CodeLocation, LoopEvidence, SampledStack
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]
 
@@ -42,19 +45,28 @@ BLOCKS = 4
 BLOCK_S = 0.05
 
 
+@pytest.fixture(params=["frames", "self-reported"], autouse=True)
+def stack_reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with both ways of reading stacks, whatever this Python's default."""
+    monkeypatch.setattr(watchdog_module, "OTHER_THREADS_READABLE", request.param == "frames")
+    return str(request.param)
+
+
 def run(factory: LoopFactory, main: Callable[[], Awaitable[object]]) -> object:
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(main())  # type: ignore[arg-type]
 
 
 def watched(
-    factory: LoopFactory, body: Callable[[], Awaitable[object]]
+    factory: LoopFactory,
+    body: Callable[[], Awaitable[object]],
+    endpoint: CodeLocation | None = None,
 ) -> tuple[LoopEvidence, tuple[SampledStack, ...], float]:
     """Run `body` on a fresh loop under the watchdog: its evidence, the worker stacks and
     the wall time watched."""
 
     async def main() -> tuple[LoopEvidence, tuple[SampledStack, ...], float]:
-        watchdog = LoopWatchdog()
+        watchdog = LoopWatchdog(endpoint)
         began = perf_counter()
         watchdog.start()
         try:
@@ -170,18 +182,27 @@ def test_watchdog_on_a_loop_that_only_awaits(factory: LoopFactory) -> None:
 
 
 @pytest.mark.parametrize("factory", LOOPS)
-def test_watchdog_samples_worker_threads_held_in_app_code(factory: LoopFactory) -> None:
+def test_watchdog_sees_worker_threads_held_in_app_code(
+    factory: LoopFactory, stack_reading: str
+) -> None:
     async def body() -> None:
         await asyncio.gather(*(anyio.to_thread.run_sync(hold_a_thread) for _ in range(4)))
 
-    evidence, workers, _ = watched(factory, body)
+    code = hold_a_thread.__code__
+    endpoint = CodeLocation(code.co_filename, code.co_firstlineno, "hold_a_thread")
+    evidence, workers, _ = watched(factory, body, endpoint)
 
     held = stacks_in(workers, "hold_a_thread")
     assert held, [s.frames[:3] for s in workers]
-    assert {innermost_app_code(s) for s in held} == {"time.sleep(BLOCK_S)"}
-    assert sum(s.wall_s for s in held) > 0
+    if stack_reading == "frames":  # sampled inside the function: its line
+        assert {innermost_app_code(s) for s in held} == {"time.sleep(BLOCK_S)"}
+        assert sum(s.wall_s for s in held) > 0
+    else:  # each job timed, credited to the endpoint
+        assert sum(s.samples for s in held) == 4
+        assert sum(s.wall_s for s in held) >= 4 * BLOCK_S * 0.9
     # The loop itself was free meanwhile: nothing of ours on its stacks.
     assert stacks_in(evidence.stacks, "hold_a_thread") == []
+    assert anyio.to_thread.run_sync.__module__ == "anyio.to_thread"  # put back
 
 
 # -- the threadpool sampler ---------------------------------------------------------------
