@@ -1,6 +1,7 @@
 """`perfaudit profile` as a library call: import the app, run its lifespan, drive each
-route through a warm-up, a measured phase with no profiler, and a profiled phase, and
-return the raw facts as a Session.
+route through a warm-up, a measured phase with no profiler, a profiled phase (cProfile and
+the database collector), the probe phase (probe_phase.py), a calls phase and the
+middleware A/B (evidence_phase.py), and return the raw facts as a Session.
 
 Latency and throughput come only from the measured phase: cProfile costs about 3x on
 call-heavy code. The profiled phase runs one request at a time, so the time a function
@@ -12,27 +13,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import statistics
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from perfaudit import __version__
-from perfaudit.capture.calls import CallTracer
 from perfaudit.capture.database import DatabaseCollector
 from perfaudit.capture.environment import describe_environment
 from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.capture.tracing import TracingCollector, to_function_stats
 from perfaudit.errors import UsageError
+from perfaudit.evidence_phase import compare_middleware, trace_calls
 from perfaudit.load.driver import InProcessDriver, PhaseResult
 from perfaudit.load.eventloop import LOOPS, close_loop, new_loop, quiet_interrupts
 from perfaudit.load.hangguard import HangGuard
-from perfaudit.load.middleware import measure_middleware
 from perfaudit.load.plan import RequestSpec, build_requests
 from perfaudit.model import (
-    CallEvidence,
     ErrorSample,
-    MiddlewareEvidence,
     RouteEvidence,
     RouteKey,
     RouteMeasurement,
@@ -48,11 +45,6 @@ from perfaudit.target.lifespan import Lifespan
 from perfaudit.target.loader import LoadedApp, load_app
 from perfaudit.target.routes import RouteTable, discover_routes
 
-CALLS_REQUESTS = 20
-CALLS_MAX_S = 2.0
-MIDDLEWARE_REQUESTS = 60
-MIDDLEWARE_BUDGET_S = 1.0
-MIDDLEWARE_MAX_ROUTE_S = 0.05
 # cProfile is deterministic: 50 requests attribute time as well as 500, at a tenth of the wait.
 DEFAULT_PROFILE_CAP = 50
 
@@ -224,47 +216,24 @@ class _AuditRun:
         database = self.database.stop(profile.requests)
         if profile.requests:
             self._add_profile(profile)
-        if not self.options.probes or any(p.route == route for p in self.probes):
-            return
-        self.stage = "probe"
-        self.probes.append(await self._probe(driver, request, route, phase))
-        calls = await self._trace_calls(driver, request, route)
-        middleware = await self._measure_middleware(driver, request, phase)
-        self.evidence.append(RouteEvidence(route, database, calls, middleware))
-
-    async def _measure_middleware(
-        self, driver: InProcessDriver, request: RequestSpec, measured: PhaseResult
-    ) -> MiddlewareEvidence | None:
-        """The A/B costs two runs of the route: only worth it (and affordable) where a
-        middleware's fraction of a millisecond can matter."""
-        typical_s = statistics.median(measured.durations_s)
-        if typical_s > MIDDLEWARE_MAX_ROUTE_S:
-            return None
-        count = max(10, min(MIDDLEWARE_REQUESTS, int(MIDDLEWARE_BUDGET_S / (2 * typical_s))))
-        return await measure_middleware(
-            self.loaded.app,
-            request,
-            state=driver.state,
-            count=count,
-            timeout_s=self.options.timeout_s,
-        )
-
-    async def _trace_calls(
-        self, driver: InProcessDriver, request: RequestSpec, route: RouteKey
-    ) -> CallEvidence | None:
-        """A short phase under the call tracer: which app calls repeat with the same
-        arguments (it costs more than cProfile, so it runs apart, on few requests)."""
-        self.progress.begin(f"calls     {route}", CALLS_REQUESTS)
-        tracer = CallTracer(self.loaded.app_dir)
-        tracer.start()
-        try:
-            traced = await driver.run(
-                request, count=CALLS_REQUESTS, duration_s=CALLS_MAX_S, concurrency=1
+        if any(e.route == route for e in self.evidence):
+            return  # another request to the same template was audited already
+        calls = middleware = None
+        if self.options.probes:
+            self.stage = "probe"
+            self.probes.append(await self._probe(driver, request, route, phase))
+            calls = await trace_calls(
+                driver, request, route, app_dir=self.loaded.app_dir, progress=self.progress
             )
-        finally:
-            calls = tracer.stop(CALLS_REQUESTS)
-            self.progress.end()
-        return calls if traced.requests else None
+            middleware = await compare_middleware(
+                self.loaded.app,
+                driver,
+                request,
+                phase,
+                timeout_s=self.options.timeout_s,
+                on_tick=self.guard.beat,
+            )
+        self.evidence.append(RouteEvidence(route, database, calls, middleware))
 
     async def _probe(
         self, driver: InProcessDriver, request: RequestSpec, route: RouteKey, measured: PhaseResult

@@ -5,6 +5,7 @@ from perfaudit.model.evidence import (
     CallRecord,
     DatabaseEvidence,
     MiddlewareEvidence,
+    MiddlewareLayer,
     RouteEvidence,
     StatementShape,
 )
@@ -15,7 +16,13 @@ from perfaudit.model.probes import (
     StackFrame,
     ThreadpoolEvidence,
 )
-from perfaudit.model.profile import CallerStats, FunctionId, FunctionStats, RouteProfile
+from perfaudit.model.profile import (
+    NESTED_CODE,
+    CallerStats,
+    FunctionId,
+    FunctionStats,
+    RouteProfile,
+)
 from perfaudit.model.requests import (
     CodeLocation,
     ErrorSample,
@@ -27,6 +34,7 @@ from perfaudit.model.requests import (
 from perfaudit.model.session import Environment, Session, SessionFormatError
 
 __all__ = [
+    "NESTED_CODE",
     "CallEvidence",
     "CallRecord",
     "CallerStats",
@@ -38,6 +46,7 @@ __all__ = [
     "FunctionStats",
     "LoopEvidence",
     "MiddlewareEvidence",
+    "MiddlewareLayer",
     "RouteEvidence",
     "RouteKey",
     "RouteMeasurement",

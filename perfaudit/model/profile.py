@@ -10,6 +10,10 @@ from dataclasses import dataclass
 
 from perfaudit.model.requests import RouteKey
 
+# Code objects that belong to the function around them: a comprehension (its own code
+# object on 3.11, inlined on 3.12) or a lambda. Findings name the enclosing function.
+NESTED_CODE = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>"})
+
 
 @dataclass(frozen=True, slots=True)
 class FunctionId:

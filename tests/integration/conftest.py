@@ -84,7 +84,12 @@ def interrupt_after(tmp_path: Path) -> Any:
             out, err = proc.communicate(timeout=delay)
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGINT)
-            out, err = proc.communicate(timeout=60)
+            try:
+                out, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()  # it ignored Ctrl-C: fail the test, leave no process behind
+                out, err = proc.communicate()
+                pytest.fail(f"perfaudit ignored SIGINT for 60 s; stderr: {err[-2000:]}")
         report = json.loads(report_path.read_text()) if report_path.exists() else None
         return CliResult(proc.returncode, out, err, report)
 
