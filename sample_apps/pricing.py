@@ -1,8 +1,9 @@
 """A pricing service whose price list is slow: every request rebuilds the tariff table.
 
 Planted bottleneck: `tariff_table()` recomputes 4,000 tariff rows in pure Python on every
-call, though its result depends on nothing but constants. perfaudit should rank it first
-(cpu-hotspot) and suggest caching it or building it once at startup.
+call, though its result depends on nothing but constants, and does it on the event loop.
+perfaudit should rank it first: event-loop-blocked (CPU-bound Python) and cacheable-call
+(the same result every time), suggesting `functools.lru_cache` or building it at startup.
 
     perfaudit profile sample_apps.pricing:app
 """

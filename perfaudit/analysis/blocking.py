@@ -14,9 +14,9 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 
-from perfaudit.analysis.context import NESTED_CODE, app_attributions
+from perfaudit.analysis.context import app_attributions
 from perfaudit.analysis.paths import display_function, display_path
-from perfaudit.model import RouteProbe, RouteProfile, SampledStack, StackFrame
+from perfaudit.model import NESTED_CODE, RouteProbe, RouteProfile, SampledStack, StackFrame
 
 # (kind, path fragments of library frames that identify it)
 LIBRARY_KINDS = (

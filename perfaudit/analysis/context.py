@@ -10,6 +10,7 @@ from perfaudit.analysis.findings import Location
 from perfaudit.analysis.paths import display_function, display_path
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import (
+    NESTED_CODE,
     FunctionId,
     FunctionStats,
     RouteEvidence,
@@ -21,7 +22,6 @@ from perfaudit.model import (
 )
 
 IGNORED_OWNERS = frozenset({"perfaudit", "idle"})
-NESTED_CODE = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<lambda>"})
 
 
 @dataclass(frozen=True, slots=True)

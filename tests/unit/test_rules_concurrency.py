@@ -501,13 +501,17 @@ def held_by_upload(wall_s: float) -> SampledStack:
 
 
 def exports_session(
-    *, worker_stacks: tuple[SampledStack, ...], user_concurrency: int = 1, saturated: int = 80
+    *,
+    worker_stacks: tuple[SampledStack, ...],
+    user_concurrency: int = 1,
+    saturated: int = 80,
+    requests: int = 1000,
 ) -> Session:
     pool = threadpool(saturated=saturated, waiting=70, max_waiting=20, worker_stacks=worker_stacks)
     probe = route_probe(
         EXPORTS,
         wall_s=1.0,
-        requests=1000,
+        requests=requests,
         concurrency=60,
         endpoint=EXPORT_ENDPOINT,
         endpoint_async=False,
@@ -539,6 +543,20 @@ def test_threadpool_saturation_locates_where_worker_threads_are_held() -> None:
     assert "total_tokens" in finding.suggestion
     assert finding.estimated_gain is not None
     assert finding.estimated_gain.latency_ms == pytest.approx(30.0)
+
+
+def test_threadpool_saturation_when_threads_do_not_run_in_parallel() -> None:
+    """40 threads serve 40 requests/s where one thread alone serves 32: the work holds the
+    GIL (or one lock), so raising the limiter would only add waiting threads."""
+    s = exports_session(worker_stacks=(held_by_upload(32.0),), user_concurrency=100, requests=40)
+
+    [finding] = findings(THREADPOOL_SATURATION, s)
+
+    assert finding.severity is Severity.LOW
+    assert finding.evidence["parallel_speedup"] == pytest.approx(40 / (1000 / 31), abs=0.01)
+    assert "do not run in parallel" in finding.title
+    assert "total_tokens" not in finding.suggestion
+    assert "--workers" in finding.suggestion
 
 
 def test_threadpool_saturation_is_high_when_the_users_own_load_exceeds_the_pool() -> None:

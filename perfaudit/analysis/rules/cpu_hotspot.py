@@ -11,13 +11,9 @@ from perfaudit.analysis.context import (
     waiting_by_app_function,
 )
 from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.groups import slow_by_design
 from perfaudit.analysis.paths import display_function
-from perfaudit.model import FunctionId
 
-# Slow on purpose: caching them would defeat their point, so the advice is to offload.
-# Matched in the callee's name and in its file (argon2-cffi's PasswordHasher.hash).
-SLOW_BY_DESIGN = ("pbkdf2", "scrypt", "bcrypt", "hashpw", "checkpw", "argon2", "kdf")
-PASSWORD_LIBRARIES = ("/argon2/", "/bcrypt/", "/passlib/", "/pwdlib/", "/nacl/", "/scrypt/")
 # (severity, minimum share of route time, minimum ms per request)
 GRADES = ((Severity.HIGH, 0.5, 5.0), (Severity.MEDIUM, 0.25, 2.0), (Severity.LOW, 0.10, 0.5))
 
@@ -101,7 +97,7 @@ def _suggestion(
     if top.callees:
         callee, callee_time = top.callees[0]
         callee_name = display_function(callee.function.name)
-        if _slow_by_design(callee.function):
+        if slow_by_design(callee.function):
             return (
                 f"{name}() spends its time in {callee_name}, which is slow on purpose (a password "
                 "hash or key derivation): never cache it. Keep it off the event loop: make the "
@@ -125,13 +121,6 @@ def _suggestion(
         "cachetools.TTLCache when the data changes; Redis when several workers must share it; "
         "invalidate when the source changes). If it can be computed once, build it in the "
         f"lifespan startup. Otherwise make the work near line {line} cheaper."
-    )
-
-
-def _slow_by_design(function: FunctionId) -> bool:
-    name = function.name.lower()
-    return any(marker in name for marker in SLOW_BY_DESIGN) or any(
-        lib in function.file for lib in PASSWORD_LIBRARIES
     )
 
 

@@ -18,6 +18,10 @@ MIN_SATURATED_SHARE = 0.3
 # code: high when threads are held by real work (a slow SDK call), near zero when each
 # job is tiny and the queue is only thread hand-off overhead (trivial-sync-route's case).
 MIN_OCCUPANCY = 0.3
+# Throughput under load ÷ one at a time, below which the threads are not running in
+# parallel (Python code holding the GIL, or one lock or connection they all need): more
+# threads cannot help there.
+MIN_PARALLEL_SPEEDUP = 2.0
 
 
 class ThreadpoolSaturation:
@@ -56,7 +60,7 @@ class ThreadpoolSaturation:
     ) -> Finding:
         single = median_ms(probe.single_durations_s) or 0.0
         loaded = median_ms(probe.durations_s) or 0.0
-        location = _held_at(probe, pool, ctx.session.app_root)
+        location = _held_at(ctx, view, pool)
         where = f"{location.function}()" if location else "the endpoint"
         user_c = ctx.session.settings.concurrency
         suggested = max(10 * math.ceil(max(probe.concurrency, user_c) / 10), 2 * pool.total_tokens)
@@ -71,23 +75,44 @@ class ThreadpoolSaturation:
             "thread_occupancy": round(_occupancy(probe, pool), 3),
             **signature(probe),
         }
+        speedup = (
+            probe.throughput_rps / probe.single_throughput_rps if probe.single_throughput_rps else 0
+        )
+        evidence["parallel_speedup"] = round(speedup, 2)
+        serial = speedup < MIN_PARALLEL_SPEEDUP
         load = "your load" if user_c > pool.total_tokens else "load beyond the threadpool"
-        return Finding(
-            id=self.id,
-            severity=Severity.HIGH if user_c > pool.total_tokens else Severity.MEDIUM,
-            title=f"{view.route} queues for the threadpool under {load}: at "
-            f"{probe.concurrency} concurrent requests, p50 {single:.0f} → {loaded:.0f} ms",
-            route=str(view.route),
-            location=location,
-            evidence=evidence,
-            suggestion=(
+        if serial:
+            severity, title_end = Severity.LOW, ", and its threads do not run in parallel"
+            suggestion = (
+                f"{where} holds a worker thread for about {single:.0f} ms per request, but "
+                f"{pool.total_tokens} threads served {probe.throughput_rps:.0f} requests/s, "
+                f"no more than one thread did ({probe.single_throughput_rps:.0f}/s): the work "
+                "runs one thread at a time (Python code holding the GIL, or a lock or a "
+                "connection they share). More threads would not help. Make the work cheaper "
+                "(other findings for this route say where), or run more worker processes "
+                "(`uvicorn --workers N`, `gunicorn -w N`)."
+            )
+        else:
+            severity = Severity.HIGH if user_c > pool.total_tokens else Severity.MEDIUM
+            title_end = ""
+            suggestion = (
                 f"{where} holds a worker thread for about {single:.0f} ms per request; with "
                 f"{probe.concurrency} requests in flight all {pool.total_tokens} threads are busy "
                 f"and up to {pool.max_waiting} wait. Raise the limit at startup, in the lifespan: "
                 "`anyio.to_thread.current_default_thread_limiter().total_tokens = "
                 f"{suggested}` (threads waiting on I/O are cheap); or, if {where} has an async "
                 "API, make the route `async def` and await it."
-            ),
+            )
+        return Finding(
+            id=self.id,
+            severity=severity,
+            title=f"{view.route} queues for the threadpool under {load}: at "
+            f"{probe.concurrency} concurrent requests, p50 {single:.0f} → {loaded:.0f} ms"
+            + title_end,
+            route=str(view.route),
+            location=location,
+            evidence=evidence,
+            suggestion=suggestion,
             estimated_gain=Gain(
                 latency_ms=round(max(loaded - single, 0.0), 3), share=round(share, 4)
             ),
@@ -102,16 +127,27 @@ def _occupancy(probe: RouteProbe, pool: ThreadpoolEvidence) -> float:
     return sum(stack.wall_s for stack in pool.worker_stacks) / capacity if capacity else 0.0
 
 
-def _held_at(probe: RouteProbe, pool: ThreadpoolEvidence, app_root: str) -> Location | None:
+def _held_at(ctx: AnalysisContext, view: RouteView, pool: ThreadpoolEvidence) -> Location | None:
     """Where the worker threads were while busy: the innermost app frame of their
-    heaviest stack, else the endpoint."""
+    heaviest stack; when that is only the endpoint (Python 3.11 times jobs instead of
+    reading worker stacks), the app function the profile saw most time under."""
+    endpoint = view.probe.endpoint if view.probe else None
     for stack in pool.worker_stacks:
         frame = next((f for f in stack.frames if f.owner == "app"), None)
-        if frame is not None:
-            return Location(display_path(frame.file, app_root), frame.line, frame.function)
-    if probe.endpoint is not None:
-        e = probe.endpoint
-        return Location(display_path(e.file, app_root), e.line, e.function)
+        if frame is None:
+            continue
+        if endpoint is None or (frame.file, frame.function) != (endpoint.file, endpoint.function):
+            return Location(
+                display_path(frame.file, ctx.session.app_root), frame.line, frame.function
+            )
+        break
+    attributions = view.app_attributions()
+    if attributions:
+        return ctx.location(attributions[0].function.function)
+    if endpoint is not None:
+        return Location(
+            display_path(endpoint.file, ctx.session.app_root), endpoint.line, endpoint.function
+        )
     return None
 
 

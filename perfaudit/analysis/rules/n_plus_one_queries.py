@@ -1,0 +1,142 @@
+"""n-plus-one-queries: one query per row — the same statement, with a different literal,
+run many times within one request (a loop, or an ORM's lazy loads)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from perfaudit.analysis.context import AnalysisContext, RouteView
+from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.paths import display_function, display_path
+from perfaudit.model import StatementShape
+
+MIN_PER_REQUEST = 10
+# (severity, minimum share of route time, minimum ms per request)
+GRADES = ((Severity.HIGH, 0.3, 1.0), (Severity.MEDIUM, 0.1, 0.3))
+SHOWN_SQL = 90
+_SELECT = re.compile(r"\s*(?:SELECT|WITH)\b", re.IGNORECASE)
+_TABLE = re.compile(r"\bFROM\s+\"?(\w+)\"?", re.IGNORECASE)
+_KEY = re.compile(r"\bWHERE\s+(?:\"?\w+\"?\.)?\"?(\w+)\"?\s*==?\s*\?", re.IGNORECASE)
+
+
+class NPlusOneQueries:
+    id = "n-plus-one-queries"
+    title = "The same query runs once per row"
+    explanation = (
+        "A request that lists N rows and then runs one more query per row (to fetch each "
+        "row's author, price, owner…) pays N round trips, each with the driver's and the "
+        "ORM's overhead, where one query would do. perfaudit records every statement of "
+        "the profiled phase, normalises it (literals become ?), and flags a SELECT run at "
+        f"least {MIN_PER_REQUEST} times per request. The gain is (N − 1) × what one more "
+        "execution costs, measured as the mean time from one to the next within a request "
+        "(the ORM's work around each query included).\n\n"
+        "Example: `books_with_authors` reads `book.author.name` for 100 books; `author` is "
+        "a lazy relationship, so `SELECT … FROM authors WHERE authors.id = ?` runs 100 "
+        "times per request, 80% of GET /books. Eager-load it: "
+        "`select(Book).options(selectinload(Book.author))` (with sqlite3: one "
+        "`WHERE id IN (…)` query, then a dict lookup)."
+    )
+
+    def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
+        for view in ctx.routes:
+            database = view.evidence.database if view.evidence else None
+            if database is None or database.requests == 0:
+                continue
+            for statement in database.statements:
+                per_request = statement.executions / database.requests
+                if per_request >= MIN_PER_REQUEST and _SELECT.match(statement.shape):
+                    yield self._finding(ctx, view, statement, per_request, database.requests)
+
+    def _finding(
+        self,
+        ctx: AnalysisContext,
+        view: RouteView,
+        statement: StatementShape,
+        per_request: float,
+        requests: int,
+    ) -> Finding:
+        cost_s = statement.interval_s or statement.total_s / statement.executions
+        saved_s = (per_request - 1) * cost_s
+        request_s = profiled_request_s(view)
+        share = min(saved_s / request_s, 1.0) if request_s else 0.0
+        # At most the time measured: under load the mean latency includes queueing.
+        gain_ms = min(share * view.latency.mean, saved_s * 1000) if view.latency else saved_s * 1000
+        location = statement_location(ctx, statement)
+        where = f"{location.function}()" if location else "The route"
+        sql = short_sql(statement.shape)
+        return Finding(
+            id=self.id,
+            severity=grade(share, gain_ms, GRADES) or Severity.LOW,
+            title=f"{where} runs the same query {per_request:.0f} times per request in "
+            f"{view.route}: `{sql}`",
+            route=str(view.route),
+            location=location,
+            evidence={
+                "statement": statement.shape[:300],
+                "executions_per_request": round(per_request, 1),
+                "profiled_ms_per_query": round(cost_s * 1000, 3),
+                "share_of_route_time": round(share, 4),
+                "ms_per_request": round(gain_ms, 3),
+                "profiled_requests": requests,
+                "driver": statement.driver,
+                "database": statement.database,
+            },
+            suggestion=_suggestion(statement, where, per_request),
+            estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
+            impact=share,
+            confidence=0.9,
+            supersedes=("cpu-hotspot",),
+        )
+
+
+def _suggestion(statement: StatementShape, where: str, per_request: float) -> str:
+    table_match, key_match = _TABLE.search(statement.shape), _KEY.search(statement.shape)
+    table = table_match.group(1) if table_match else "the table"
+    key = key_match.group(1) if key_match else "id"
+    found = f"{where} runs this query once per row, {per_request:.0f} times per request."
+    if statement.driver == "sqlalchemy":
+        return (
+            f"{found} If it is a lazy-loaded relationship (to `{table}`), eager-load it in the "
+            "query that lists the rows: `.options(selectinload(Model.relationship))` fetches "
+            f"them all with one more query (`WHERE {key} IN (…)`), `joinedload()` within the "
+            'same one; `lazy="raise"` on the relationship turns the next N+1 into an error. '
+            "If it is `session.get()` in a loop, select them all at once with `.in_()`."
+        )
+    return (
+        f"{found} Load them in one query: collect the {key} values of the rows you already "
+        f"have, run `SELECT … FROM {table} WHERE {key} IN (…)` once (or JOIN {table} into "
+        "the query that lists the rows), and look each one up in a dict."
+    )
+
+
+def profiled_request_s(view: RouteView) -> float:
+    """Mean request time in the profiled phase, the one the statements were recorded in."""
+    profile = view.profile
+    if profile is None or profile.requests == 0 or profile.request_time_s <= 0:
+        return 0.0
+    return profile.request_time_s / profile.requests
+
+
+def statement_location(ctx: AnalysisContext, statement: StatementShape) -> Location | None:
+    site = statement.callsite
+    if site is None:
+        return None
+    file = display_path(site.file, ctx.session.app_root)
+    return Location(file, site.line, display_function(site.function))
+
+
+def short_sql(shape: str) -> str:
+    return shape if len(shape) <= SHOWN_SQL else shape[: SHOWN_SQL - 1] + "…"
+
+
+def grade(
+    share: float, ms: float, grades: tuple[tuple[Severity, float, float], ...]
+) -> Severity | None:
+    for severity, min_share, min_ms in grades:
+        if share >= min_share and ms >= min_ms:
+            return severity
+    return None
+
+
+RULE = NPlusOneQueries()
