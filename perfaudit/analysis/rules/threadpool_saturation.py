@@ -20,7 +20,7 @@ MIN_SATURATED_SHARE = 0.3
 MIN_OCCUPANCY = 0.3
 # Throughput under load ÷ one at a time, below which the threads are not running in
 # parallel (Python code holding the GIL, or one lock or connection they all need): more
-# threads cannot help there.
+# threads cannot help there, and the CPU work is what other findings report.
 MIN_PARALLEL_SPEEDUP = 2.0
 
 
@@ -52,6 +52,7 @@ class ThreadpoolSaturation:
             if (
                 pool.saturated_samples / pool.samples >= MIN_SATURATED_SHARE
                 and occupancy >= MIN_OCCUPANCY
+                and _parallel_speedup(probe) >= MIN_PARALLEL_SPEEDUP
             ):
                 yield self._finding(ctx, view, probe, pool)
 
@@ -73,46 +74,26 @@ class ThreadpoolSaturation:
             "p50_under_load_ms": round(loaded, 2),
             "expected_step": math.ceil(probe.concurrency / pool.total_tokens),
             "thread_occupancy": round(_occupancy(probe, pool), 3),
+            "parallel_speedup": round(_parallel_speedup(probe), 2),
             **signature(probe),
         }
-        speedup = (
-            probe.throughput_rps / probe.single_throughput_rps if probe.single_throughput_rps else 0
-        )
-        evidence["parallel_speedup"] = round(speedup, 2)
-        serial = speedup < MIN_PARALLEL_SPEEDUP
         load = "your load" if user_c > pool.total_tokens else "load beyond the threadpool"
-        if serial:
-            severity, title_end = Severity.LOW, ", and its threads do not run in parallel"
-            suggestion = (
-                f"{where} holds a worker thread for about {single:.0f} ms per request, but "
-                f"{pool.total_tokens} threads served {probe.throughput_rps:.0f} requests/s, "
-                f"no more than one thread did ({probe.single_throughput_rps:.0f}/s): the work "
-                "runs one thread at a time (Python code holding the GIL, or a lock or a "
-                "connection they share). More threads would not help. Make the work cheaper "
-                "(other findings for this route say where), or run more worker processes "
-                "(`uvicorn --workers N`, `gunicorn -w N`)."
-            )
-        else:
-            severity = Severity.HIGH if user_c > pool.total_tokens else Severity.MEDIUM
-            title_end = ""
-            suggestion = (
+        return Finding(
+            id=self.id,
+            severity=Severity.HIGH if user_c > pool.total_tokens else Severity.MEDIUM,
+            title=f"{view.route} queues for the threadpool under {load}: at "
+            f"{probe.concurrency} concurrent requests, p50 {single:.0f} → {loaded:.0f} ms",
+            route=str(view.route),
+            location=location,
+            evidence=evidence,
+            suggestion=(
                 f"{where} holds a worker thread for about {single:.0f} ms per request; with "
                 f"{probe.concurrency} requests in flight all {pool.total_tokens} threads are busy "
                 f"and up to {pool.max_waiting} wait. Raise the limit at startup, in the lifespan: "
                 "`anyio.to_thread.current_default_thread_limiter().total_tokens = "
                 f"{suggested}` (threads waiting on I/O are cheap); or, if {where} has an async "
                 "API, make the route `async def` and await it."
-            )
-        return Finding(
-            id=self.id,
-            severity=severity,
-            title=f"{view.route} queues for the threadpool under {load}: at "
-            f"{probe.concurrency} concurrent requests, p50 {single:.0f} → {loaded:.0f} ms"
-            + title_end,
-            route=str(view.route),
-            location=location,
-            evidence=evidence,
-            suggestion=suggestion,
+            ),
             estimated_gain=Gain(
                 latency_ms=round(max(loaded - single, 0.0), 3), share=round(share, 4)
             ),
@@ -120,6 +101,12 @@ class ThreadpoolSaturation:
             confidence=0.85,
             supersedes=("cpu-hotspot",),
         )
+
+
+def _parallel_speedup(probe: RouteProbe) -> float:
+    """Throughput under load ÷ one request at a time."""
+    single = probe.single_throughput_rps
+    return probe.throughput_rps / single if single else 0.0
 
 
 def _occupancy(probe: RouteProbe, pool: ThreadpoolEvidence) -> float:
