@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import gc
+import statistics
 import time
 import warnings
 from collections.abc import Awaitable, Callable
@@ -104,7 +105,9 @@ def test_the_middleware_cost_shows_in_the_difference() -> None:
     evidence = measure(started(make_app(slow_middleware_s=0.005)), count=12)
 
     assert evidence is not None
-    assert min(evidence.with_s) > max(evidence.without_s)
+    # Medians, not min/max: one preempted request on a shared machine must not decide it.
+    difference = statistics.median(evidence.with_s) - statistics.median(evidence.without_s)
+    assert difference > 0.004
 
 
 def test_the_app_stack_is_restored() -> None:
