@@ -70,6 +70,18 @@ class Finding:
         return self.impact * self.confidence
 
 
+# (severity, minimum share of the route's time, minimum ms per request), most severe first.
+Grades = tuple[tuple["Severity", float, float], ...]
+
+
+def grade(share: float, ms: float, grades: Grades) -> Severity | None:
+    """The first severity whose share and milliseconds both hold; None below them all."""
+    for severity, min_share, min_ms in grades:
+        if share >= min_share and ms >= min_ms:
+            return severity
+    return None
+
+
 def drop_superseded(findings: list[Finding]) -> list[Finding]:
     """Drop a broader finding where a narrower one, at least as severe, explains the same
     route and function (a sync DB call on the loop is not also a cpu-hotspot)."""

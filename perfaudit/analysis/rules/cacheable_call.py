@@ -14,7 +14,7 @@ from perfaudit.analysis.context import (
     app_attributions,
     app_caller,
 )
-from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.findings import Finding, Gain, grade
 from perfaudit.analysis.groups import slow_by_design
 from perfaudit.analysis.paths import display_function
 from perfaudit.analysis.rules.cpu_hotspot import GRADES
@@ -80,7 +80,9 @@ class CacheableCall:
             view.latency.mean if view.latency else profile.request_time_s / profile.requests * 1000
         )
         cost_ms = share * mean_ms  # at stake per request
-        severity = _grade(share, cost_ms)
+        # cpu-hotspot's grades: never lower than that finding at the same function, which
+        # this one must be able to supersede.
+        severity = grade(share, cost_ms, GRADES)
         if severity is None:
             return None
         ratio = repeat_ratio(record)
@@ -199,15 +201,6 @@ def app_chain(profile: RouteProfile, function: FunctionId) -> list[FunctionId]:
 
 def _does_io(function: FunctionId) -> bool:
     return function.file == "~" and display_function(function.name).startswith(IO_CALLS)
-
-
-def _grade(share: float, ms: float) -> Severity | None:
-    # cpu-hotspot's grades on the time at stake: never lower than that finding at the same
-    # function, which this one must be able to supersede.
-    for severity, min_share, min_ms in GRADES:
-        if share >= min_share and ms >= min_ms:
-            return severity
-    return None
 
 
 def _suggestion(name: str, line: int, record: CallRecord) -> str:

@@ -10,7 +10,7 @@ from perfaudit.analysis.context import (
     RouteView,
     waiting_by_app_function,
 )
-from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.groups import slow_by_design
 from perfaudit.analysis.paths import display_function
 
@@ -50,7 +50,7 @@ class CpuHotspot:
         # and threadpool-saturation say what that waiting costs.
         share = min(max(busy_s, 0.0) / view.profile.request_time_s, 1.0)
         gain_ms = share * view.latency.mean
-        severity = _grade(share, gain_ms)
+        severity = grade(share, gain_ms, GRADES)
         if severity is None:
             return None
         calls_per_request = top.function.calls / max(view.profile.requests, 1)
@@ -82,13 +82,6 @@ class CpuHotspot:
             impact=share,
             confidence=0.8,
         )
-
-
-def _grade(share: float, ms: float) -> Severity | None:
-    for severity, min_share, min_ms in GRADES:
-        if share >= min_share and ms >= min_ms:
-            return severity
-    return None
 
 
 def _suggestion(

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.findings import Finding, Gain, Location, Severity, grade
 from perfaudit.analysis.paths import display_path
 from perfaudit.model import MiddlewareEvidence, MiddlewareLayer
 
@@ -134,10 +134,7 @@ class MiddlewareOverhead:
 def _grade(comparison: Comparison) -> Severity | None:
     if not comparison.consistent:
         return None
-    for severity, min_share, min_ms in GRADES:
-        if comparison.share >= min_share and comparison.added_ms >= min_ms:
-            return severity
-    return None
+    return grade(comparison.share, comparison.added_ms, GRADES)
 
 
 def _layers(evidence: MiddlewareEvidence) -> tuple[MiddlewareLayer, ...]:

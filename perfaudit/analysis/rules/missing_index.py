@@ -9,9 +9,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.findings import Finding, Gain, Location, Severity, grade
 from perfaudit.analysis.rules.n_plus_one_queries import (
-    grade,
     profiled_request_s,
     short_sql,
     statement_location,

@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.findings import Finding, Gain, Location, Severity, grade
 from perfaudit.analysis.paths import display_function, display_path
 from perfaudit.model import StatementShape
 
@@ -128,15 +128,6 @@ def statement_location(ctx: AnalysisContext, statement: StatementShape) -> Locat
 
 def short_sql(shape: str) -> str:
     return shape if len(shape) <= SHOWN_SQL else shape[: SHOWN_SQL - 1] + "…"
-
-
-def grade(
-    share: float, ms: float, grades: tuple[tuple[Severity, float, float], ...]
-) -> Severity | None:
-    for severity, min_share, min_ms in grades:
-        if share >= min_share and ms >= min_ms:
-            return severity
-    return None
 
 
 RULE = NPlusOneQueries()

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
-from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.model import FunctionId, FunctionStats, RouteProfile
 
 # Built about once per request or more: "per request". (A lower count is a cache that
@@ -127,7 +127,7 @@ class PerRequestSetup:
             view.latency.mean if view.latency else profile.request_time_s / profile.requests * 1000
         )
         gain_ms = share * mean_ms
-        severity = _grade(share, gain_ms)
+        severity = grade(share, gain_ms, GRADES)
         if severity is None:
             return None
         per_request = built.calls / profile.requests
@@ -177,13 +177,6 @@ def _constructions(profile: RouteProfile) -> Iterator[tuple[Setup, FunctionStats
         for setup in SETUPS:
             if fn.function.name in setup.names and fn.function.file.endswith(setup.file_suffixes):
                 yield setup, fn
-
-
-def _grade(share: float, ms: float) -> Severity | None:
-    for severity, min_share, min_ms in GRADES:
-        if share >= min_share and ms >= min_ms:
-            return severity
-    return None
 
 
 RULE = PerRequestSetup()

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.findings import Finding, Gain, Location, Severity, grade
 from perfaudit.analysis.groups import (
     Entry,
     by_app_function,
@@ -149,7 +149,7 @@ class SlowSerialization:
         found = measure(profile, shared_stack=profiler_shares_threads(ctx.session))
         share = min(found.total_s / profile.request_time_s, 1.0)
         gain_ms = share * view.latency.mean
-        severity = _grade(share, gain_ms)
+        severity = grade(share, gain_ms, GRADES)
         if severity is None:
             return None
         own = found.in_app_code
@@ -173,13 +173,6 @@ class SlowSerialization:
             # found at that function are this; otherwise they are other work.
             supersedes=("cpu-hotspot", "event-loop-blocked") if own else (),
         )
-
-
-def _grade(share: float, ms: float) -> Severity | None:
-    for severity, min_share, min_ms in GRADES:
-        if share >= min_share and ms >= min_ms:
-            return severity
-    return None
 
 
 def _evidence(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.groups import (
     Entry,
     by_app_function,
@@ -61,7 +61,7 @@ class SyncLogging:
         cost = measure(profile, shared_stack=profiler_shares_threads(ctx.session))
         share = min(cost.total_s / profile.request_time_s, 1.0)
         gain_ms = share * view.latency.mean
-        severity = _grade(share, gain_ms)
+        severity = grade(share, gain_ms, GRADES)
         if severity is None:
             return None
         location = ctx.location(cost.top) if cost.top else None
@@ -128,13 +128,6 @@ def measure(profile: RouteProfile, *, shared_stack: bool = False) -> LoggingCost
         flushes,
         largest_inclusive_s(api) if shared_stack else 0.0,
     )
-
-
-def _grade(share: float, ms: float) -> Severity | None:
-    for severity, min_share, min_ms in GRADES:
-        if share >= min_share and ms >= min_ms:
-            return severity
-    return None
 
 
 def _suggestion(where: str, view: RouteView) -> str:
