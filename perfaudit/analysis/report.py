@@ -31,6 +31,8 @@ class RouteSummary:
     background_ms: float | None  # mean per request, when the app ran background tasks
     error_sample: ErrorSample | None
     completed: bool
+    # Load's open model: latency from each request's actual send, beside the corrected one.
+    latency_uncorrected_ms: LatencySummary | None = None
 
     @property
     def label(self) -> str:
@@ -98,4 +100,5 @@ def _summary(view: RouteView, app_root: str) -> RouteSummary:
         background_ms=background if background >= 0.05 else None,
         error_sample=_displayed(m.error_sample, app_root),
         completed=m.completed,
+        latency_uncorrected_ms=LatencySummary.of(m.uncorrected_s),
     )

@@ -30,6 +30,7 @@ class LatencySummary:
     max: float
     mean: float
     min: float
+    p99_9: float
 
     @classmethod
     def of(cls, seconds: Sequence[float]) -> LatencySummary | None:
@@ -44,4 +45,5 @@ class LatencySummary:
             max=values[-1],
             mean=sum(values) / len(values),
             min=values[0],
+            p99_9=percentile(values, 99.9),
         )

@@ -78,7 +78,12 @@ def guarded(action: Callable[[], T]) -> T:
 
 
 def main() -> None:
-    from perfaudit.cli import profile_cmd, report_cmd, rules_cmd  # noqa: F401  (register commands)
+    from perfaudit.cli import (  # noqa: F401  (register commands)
+        load_cmd,
+        profile_cmd,
+        report_cmd,
+        rules_cmd,
+    )
 
     try:
         app()

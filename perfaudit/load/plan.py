@@ -44,7 +44,7 @@ def build_requests(
     form: Sequence[str] = (),
     headers: Sequence[str] = (),
 ) -> list[RequestSpec]:
-    default_method = _check_method(method.upper())
+    default_method = check_method(method.upper())
     body = read_body(data, form)
     header_pairs = tuple(parse_header(h) for h in headers)
     specs = [_parse_route(text, default_method) for text in routes]
@@ -99,7 +99,7 @@ def _spec(
 def _parse_route(text: str, default_method: str) -> tuple[str, str, str]:
     parts = text.split()
     if len(parts) == 2:
-        method, target = _check_method(parts[0].upper()), parts[1]
+        method, target = check_method(parts[0].upper()), parts[1]
     elif len(parts) == 1:
         method, target = default_method, parts[0]
     else:
@@ -119,7 +119,7 @@ def _parse_route(text: str, default_method: str) -> tuple[str, str, str]:
     return method, path, query
 
 
-def _check_method(method: str) -> str:
+def check_method(method: str) -> str:
     if method not in METHODS:
         raise UsageError(
             f"'{method}' is not an HTTP method.", remedy=f"Use one of {', '.join(sorted(METHODS))}."

@@ -9,6 +9,7 @@ from perfaudit.model.evidence import (
     RouteEvidence,
     StatementShape,
 )
+from perfaudit.model.load import LoadSummary
 from perfaudit.model.probes import (
     LoopEvidence,
     RouteProbe,
@@ -44,6 +45,7 @@ __all__ = [
     "ErrorSample",
     "FunctionId",
     "FunctionStats",
+    "LoadSummary",
     "LoopEvidence",
     "MiddlewareEvidence",
     "MiddlewareLayer",

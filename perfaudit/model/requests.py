@@ -33,7 +33,7 @@ class CodeLocation:
 class ErrorSample:
     """One failed request, kept as an example of its kind."""
 
-    kind: str  # "exception" | "http-status" | "timeout"
+    kind: str  # "exception" | "http-status" | "timeout" | "transport" (no HTTP answer)
     message: str
     status: int | None = None
     location: CodeLocation | None = None
@@ -60,6 +60,9 @@ class RouteMeasurement:
     timeouts: int = 0
     error_sample: ErrorSample | None = None
     completed: bool = True
+    # Load's open model: `durations_s` run from each request's intended send time, these
+    # from its actual send (what a client blind to coordinated omission reports).
+    uncorrected_s: tuple[float, ...] = ()
 
     @property
     def requests(self) -> int:
@@ -88,6 +91,7 @@ class RouteMeasurement:
             timeouts=self.timeouts + other.timeouts,
             error_sample=sample,
             completed=self.completed and other.completed,
+            uncorrected_s=self.uncorrected_s + other.uncorrected_s,
         )
 
 

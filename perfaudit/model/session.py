@@ -9,6 +9,7 @@ from typing import Any
 
 from perfaudit.model.codec import from_jsonable, to_jsonable
 from perfaudit.model.evidence import RouteEvidence
+from perfaudit.model.load import LoadSummary
 from perfaudit.model.probes import RouteProbe
 from perfaudit.model.profile import RouteProfile
 from perfaudit.model.requests import RouteMeasurement, RunSettings, SkippedRoute
@@ -47,6 +48,7 @@ class Session:
     # Why the run ended early ("interrupted", "handler hung the event loop", …), or "".
     stopped_early: str = ""
     notes: tuple[str, ...] = field(default=())
+    load: LoadSummary | None = None  # `perfaudit load`: how the server was driven
 
     def to_json(self) -> str:
         document = {"format": SESSION_FORMAT, "version": SESSION_VERSION, **to_jsonable(self)}

@@ -13,7 +13,7 @@ from perfaudit.analysis.report import REPORT_SCHEMA_VERSION, Report, RouteSummar
 from perfaudit.analysis.signature import median_ms
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.fileio import atomic_write
-from perfaudit.model import RouteProbe
+from perfaudit.model import LoadSummary, RouteProbe, Session
 from perfaudit.model.codec import to_jsonable
 
 
@@ -35,12 +35,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             **env.packages,
         },
         "settings": to_jsonable(session.settings),
-        "phases": {
-            "latency": "measured phase, no profiler attached",
-            "hotspots": f"profiled phase ({session.settings.profiler}), one request at a time",
-            "route_probes": "probe phase: concurrent load with the loop watchdog, threadpool "
-            "sampler and probe requests, no profiler",
-        },
+        "phases": _phases(session),
+        "load": _load(session.load),
         "stopped_early": session.stopped_early or None,
         "routes": [_route(r) for r in report.routes],
         "hotspots": [asdict(h) for h in report.hotspots],
@@ -62,8 +58,40 @@ def write_json(report: Report, path: Path) -> None:
     atomic_write(path, render_json(report).encode("utf-8"))
 
 
+def _phases(session: Session) -> dict[str, str]:
+    if session.load is not None:
+        return {"latency": "from outside the server, over HTTP, while the load engine ran"}
+    return {
+        "latency": "measured phase, no profiler attached",
+        "hotspots": f"profiled phase ({session.settings.profiler}), one request at a time",
+        "route_probes": "probe phase: concurrent load with the loop watchdog, threadpool "
+        "sampler and probe requests, no profiler",
+    }
+
+
+def _load(load: LoadSummary | None) -> dict[str, Any] | None:
+    if load is None:
+        return None
+    return {
+        "engine": load.engine,
+        "model": load.model,
+        "connections": load.connections,
+        "rate": load.rate,
+        "processes": load.processes,
+        "wall_s": round(load.wall_s, 4),
+        "client_cpu_s": round(load.client_cpu_s, 4),
+        "client_cpu_share": round(load.client_cpu_share, 4),
+        "client_bound": load.client_bound,
+        "late_requests": load.late,
+        "resolution_ms": load.resolution_ms,
+    }
+
+
+def _latency(summary: LatencySummary | None) -> dict[str, float] | None:
+    return {k: round(v, 4) for k, v in asdict(summary).items()} if summary else None
+
+
 def _route(route: RouteSummary) -> dict[str, Any]:
-    latency = asdict(route.latency_ms) if route.latency_ms else None
     return {
         "method": route.method,
         "path": route.path,
@@ -74,7 +102,8 @@ def _route(route: RouteSummary) -> dict[str, Any]:
         "status_counts": route.status_counts,
         "throughput_rps": round(route.throughput_rps, 2),
         "concurrency": route.concurrency,
-        "latency_ms": {k: round(v, 4) for k, v in latency.items()} if latency else None,
+        "latency_ms": _latency(route.latency_ms),
+        "latency_uncorrected_ms": _latency(route.latency_uncorrected_ms),
         "background_ms": round(route.background_ms, 4) if route.background_ms else None,
         "error_sample": to_jsonable(route.error_sample),
         "completed": route.completed,

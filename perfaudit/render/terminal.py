@@ -15,6 +15,8 @@ from rich.text import Text
 from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.hotspots import Hotspot
 from perfaudit.analysis.report import Report, RouteSummary
+from perfaudit.analysis.stats import LatencySummary
+from perfaudit.model import LoadSummary
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -29,9 +31,12 @@ PLAIN_BOX = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=Tr
 
 
 def render_terminal(report: Report, console: Console) -> None:
-    console.print(_header(report))
+    load = report.session.load
+    console.print(_header(report) if load is None else _load_header(report, load))
     if report.routes:
-        console.print(_routes_table(report.routes, console))
+        console.print(_routes_table(report.routes, console, load))
+    if load is not None and load.model == "open" and report.routes:
+        console.print(_uncorrected_table(report.routes, console))
     if report.hotspots:
         console.print(_hotspots_table(report.hotspots, console))
     console.print(_findings(report.findings))
@@ -74,12 +79,76 @@ def _header(report: Report) -> Group:
             )
         )
     if s.stopped_early:
+        lines.append(_stopped(s.stopped_early))
+    return Group(*lines, Text(""))
+
+
+def _load_header(report: Report, load: LoadSummary) -> Group:
+    s = report.session
+    requests = sum(r.requests for r in report.routes)
+    how = (
+        f"open model, {load.rate:g} requests/s asked for"
+        if load.rate is not None
+        else f"closed model, {load.connections} connections"
+    )
+    processes = f" × {load.processes} processes" if load.processes > 1 else ""
+    lines = [
+        Text.assemble(("perfaudit load ", "bold"), (s.target, "bold cyan")),
+        Text(
+            f"Engine: {load.engine}{processes}, {how}, {load.wall_s:.1f} s, "
+            f"{requests / load.wall_s if load.wall_s else 0:,.0f} responses/s.",
+            style="dim",
+        ),
+        _client_line(load, requests),
+    ]
+    if load.model == "open" and load.late:
         lines.append(
             Text(
-                f"Stopped early: {s.stopped_early}. Results below are partial.", style="bold yellow"
+                f"{load.late:,} requests left late because every connection was busy: "
+                "the server (or -c) could not keep up with the rate.",
+                style="yellow",
             )
         )
+    if load.resolution_ms:
+        lines.append(
+            Text(f"Latencies are rounded to {load.resolution_ms:g} ms by the engine.", style="dim")
+        )
+    if s.stopped_early:
+        lines.append(_stopped(s.stopped_early))
     return Group(*lines, Text(""))
+
+
+def _stopped(reason: str) -> Text:
+    return Text(f"Stopped early: {reason}. Results below are partial.", style="bold yellow")
+
+
+def _client_line(load: LoadSummary, requests: int) -> Text:
+    per_core = requests / load.client_cpu_s if load.client_cpu_s else 0.0
+    text = (
+        f"Client CPU: {load.client_cpu_share:.0%} of its {load.processes} "
+        f"core{'s' if load.processes > 1 else ''} ({per_core:,.0f} requests per client-core "
+        "second)."
+    )
+    if load.client_bound:
+        return Text(
+            text + " The client is near its limit: these figures may be the engine's, not the "
+            "server's. Add --processes or machines (--engine locust).",
+            style="bold yellow",
+        )
+    return Text(text, style="dim")
+
+
+def _uncorrected_table(routes: tuple[RouteSummary, ...], console: Console) -> Table:
+    table = _table("Latency (ms) from the intended send (above) and from the actual send", console)
+    table.add_column("Route", overflow="fold", max_width=34)
+    for name in ("p50", "p99", "p99.9", "p50 actual", "p99 actual", "p99.9 actual"):
+        table.add_column(name, justify="right")
+    for r in routes:
+        c, u = r.latency_ms, r.latency_uncorrected_ms
+        cells = [f"{v:.2f}" for v in (c.p50, c.p99, c.p99_9)] if c else ["-"] * 3
+        cells += [f"{v:.2f}" for v in (u.p50, u.p99, u.p99_9)] if u else ["-"] * 3
+        table.add_row(escape(r.label), *cells)
+    return table
 
 
 def _table(title: str, console: Console) -> Table:
@@ -93,21 +162,23 @@ def _table(title: str, console: Console) -> Table:
     )
 
 
-def _routes_table(routes: tuple[RouteSummary, ...], console: Console) -> Table:
-    table = _table("Routes (latency in ms, measured without the profiler)", console)
+def _routes_table(
+    routes: tuple[RouteSummary, ...], console: Console, load: LoadSummary | None = None
+) -> Table:
+    title = "Routes (latency in ms, measured without the profiler)"
+    if load is not None:
+        start = "the intended send" if load.model == "open" else "the send"
+        title = f"Routes (latency in ms over HTTP, from {start} to the last byte)"
+    table = _table(title, console)
     table.add_column("Route", overflow="fold", max_width=34)
     background = any(r.background_ms for r in routes)  # a column only when some route has it
-    for name in ("Req", "Err", "req/s", "p50", "p90", "p95", "p99", "max"):
+    columns = ["p50", "p90", "p95", "p99", *(["p99.9"] if load else []), "max"]
+    for name in ("Req", "Err", "req/s", *columns):
         table.add_column(name, justify="right")
     if background:
         table.add_column("bg", justify="right")
     for r in routes:
-        lat = r.latency_ms
-        cells = (
-            [f"{v:.2f}" for v in (lat.p50, lat.p90, lat.p95, lat.p99, lat.max)]
-            if lat
-            else ["-"] * 5
-        )
+        cells = _latency_cells(r.latency_ms, with_p99_9=load is not None)
         errors = Text(str(r.errors), style="red" if r.errors else "")
         label = r.label + ("" if r.completed else " (stopped)")
         if background:
@@ -117,6 +188,13 @@ def _routes_table(routes: tuple[RouteSummary, ...], console: Console) -> Table:
         table.caption = "bg: background tasks per request after the response, not in latency"
         table.caption_justify = "left"
     return table
+
+
+def _latency_cells(lat: LatencySummary | None, *, with_p99_9: bool) -> list[str]:
+    if lat is None:
+        return ["-"] * (6 if with_p99_9 else 5)
+    values = [lat.p50, lat.p90, lat.p95, lat.p99, *([lat.p99_9] if with_p99_9 else []), lat.max]
+    return [f"{v:.2f}" for v in values]
 
 
 def _hotspots_table(hotspots: tuple[Hotspot, ...], console: Console) -> Table:

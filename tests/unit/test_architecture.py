@@ -70,6 +70,9 @@ def test_nothing_imports_the_cli() -> None:
         ("rich", ("render/terminal.py", "cli/console.py")),
         ("cProfile", ("capture/tracing.py",)),
         ("typer", ("cli/",)),
+        ("aiohttp", ("load/engine.py",)),
+        ("locust", ()),  # only ever run as a subprocess: it monkey-patches with gevent
+        ("gevent", ()),
     ],
 )
 def test_each_dependency_enters_through_one_place(dependency: str, homes: tuple[str, ...]) -> None:

@@ -41,8 +41,9 @@ class DefaultEventLoop:
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
         env = ctx.session.environment
-        # Without uvicorn we cannot tell which server runs the app, nor its knobs.
-        if "uvicorn" not in env.packages:
+        # Without uvicorn we cannot tell which server runs the app, nor its knobs; and
+        # `perfaudit load` only knows the client's machine, not the server's.
+        if "uvicorn" not in env.packages or ctx.session.mode == "load":
             return
         missing = _missing(env)
         # A live server tells which loop it ran; an in-process run's loop is perfaudit's.

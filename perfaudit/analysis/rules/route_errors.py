@@ -38,7 +38,8 @@ class RouteErrors:
             yield self._finding(m, ctx.session.app_root)
 
     def _finding(self, m: RouteMeasurement, app_root: str) -> Finding:
-        attempts = max(m.requests + m.timeouts, 1)
+        # Over HTTP a refused or reset request has no duration, only a status count.
+        attempts = max(m.requests + m.timeouts, sum(m.status_counts.values()), 1)
         rate = min(m.errors / attempts, 1.0)
         sample = m.error_sample or ErrorSample(kind="http-status", message="failed")
         location = None
@@ -68,7 +69,7 @@ class RouteErrors:
 def _what(sample: ErrorSample) -> str:
     if sample.kind == "timeout":
         return "timed out"
-    if sample.kind == "exception":
+    if sample.kind in ("exception", "transport"):
         return sample.message.split(":", 1)[0]
     return f"HTTP {sample.status}"
 
@@ -83,6 +84,16 @@ def _advice(sample: ErrorSample, m: RouteMeasurement, location: Location | None)
         )
     if sample.kind == "exception":
         return f"The handler raised {sample.message}{where}: fix it (traceback in the JSON report)."
+    if sample.kind == "transport":  # a live server, from `perfaudit load`
+        return (
+            f"Requests got no HTTP answer ({sample.message[:120]}): check that the server stays "
+            "up under this load (its logs, memory, worker restarts) and accepts this many "
+            "connections (its backlog, a proxy's limits)."
+        )
+    return _status_advice(sample, m)
+
+
+def _status_advice(sample: ErrorSample, m: RouteMeasurement) -> str:
     if sample.status == 404:
         if NOT_FOUND_BODY in sample.message.replace(" ", ""):
             return (

@@ -1,0 +1,287 @@
+"""The generated locustfile: one FastHttpUser with one task per target, and the runtime
+that tallies what Locust's JSON statistics lack into a sidecar file.
+
+The locustfile also ends the run itself. Locust 2.47 has no request limit (`-i` is
+locust-plugins'), so it counts requests, the total split evenly over the load processes
+(each Locust process counts its own), and quits when every share is sent. And it times
+--duration from the test's start rather than use `-t`, whose timer starts on gevent's
+stale start-up clock and ends runs ~0.3 s early.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+from urllib.parse import urlsplit
+
+from perfaudit.errors import UsageError
+from perfaudit.load.scenario import LoadPlan, Target
+
+# Locust repeats each task `weight` times in a list and picks from it at random, so
+# weights must be whole numbers and their sum stays small.
+MAX_WEIGHT_SUM = 1000
+
+
+def locustfile_for(plan: LoadPlan, *, shares: int = 1) -> str:
+    """A locustfile that sends `plan`. `shares`: the load processes a request count
+    (plan.requests) is split over, since each Locust process counts on its own."""
+    host = single_origin(plan.targets)
+    if plan.rate is None:
+        wait = "constant(0)"
+    else:  # Locust can only pace users, not the run: each takes its share of the rate
+        wait = f"constant_throughput({plan.rate / plan.connections!r})"
+    weights = task_weights([t.weight for t in plan.targets])
+    tasks = "".join(
+        _task(i, t, w) for i, (t, w) in enumerate(zip(plan.targets, weights, strict=True))
+    )
+    duration = None if plan.duration_s is None else float(plan.duration_s)
+    header = (
+        f"DURATION_S = {duration!r}  # then stop, or\n"
+        f"BUDGET = {plan.requests!r}  # after this many requests, all processes together\n"
+        f"SHARES = {shares!r}  # load processes the budget is split over\n"
+        f"TIMEOUT_S = {float(plan.timeout_s)!r}\n"
+    )
+    user = (
+        "\n\nclass PerfauditUser(FastHttpUser):\n"
+        f"    host = {host!r}\n"
+        f"    wait_time = {wait}\n"
+        "    network_timeout = TIMEOUT_S\n"
+        "    connection_timeout = TIMEOUT_S\n"
+    )
+    return RUNTIME.replace("# <plan>\n", header) + user + tasks
+
+
+def request_name(index: int, target: Target) -> str:
+    """Locust's stats key for a target: its plan index first, so it maps back exactly."""
+    return f"{index} {_path(target.url)}"
+
+
+def single_origin(targets: Sequence[Target]) -> str:
+    """Locust sends every request to one --host: the targets' shared scheme://host:port."""
+    origins = {_origin_key(t.url): _origin(t.url) for t in targets}
+    if len(origins) > 1:
+        raise UsageError(
+            f"Locust sends to one host, but the URLs name {len(origins)}: "
+            + ", ".join(sorted(origins.values()))
+            + ".",
+            remedy="Give URLs on one scheme://host:port, or use --engine aiohttp.",
+        )
+    return next(iter(origins.values()))
+
+
+def task_weights(weights: Sequence[float]) -> tuple[int, ...]:
+    """Whole-number task weights in the same ratios (3 : 1.5 → 2 : 1), as near as a
+    total of MAX_WEIGHT_SUM allows."""
+    ratios = [w / min(weights) for w in weights]
+    fractions = [Fraction(r).limit_denominator(20) for r in ratios]
+    scale = math.lcm(*(f.denominator for f in fractions))
+    whole = [int(f * scale) for f in fractions]
+    if sum(whole) <= MAX_WEIGHT_SUM:
+        common = math.gcd(*whole)
+        return tuple(w // common for w in whole)
+    shrink = MAX_WEIGHT_SUM / sum(ratios)
+    return tuple(max(1, round(r * shrink)) for r in ratios)
+
+
+def _task(index: int, target: Target, weight: int) -> str:
+    args = ", ".join(
+        repr(value)
+        for value in (
+            target.method,
+            _path(target.url),
+            request_name(index, target),
+            dict(target.headers),
+            target.body or None,
+        )
+    )
+    return f"\n    @task({weight})\n    def target_{index}(self):\n        send(self, {args})\n"
+
+
+def _path(url: str) -> str:
+    split = urlsplit(url)
+    return (split.path or "/") + (f"?{split.query}" if split.query else "")
+
+
+def _origin(url: str) -> str:
+    split = urlsplit(url)
+    return f"{split.scheme}://{split.netloc}"
+
+
+def _origin_key(url: str) -> tuple[str, str, int | None, str]:
+    """Scheme, host and port as the network sees them: case and default ports aside."""
+    split = urlsplit(url)
+    scheme = split.scheme.lower()
+    port = split.port or {"http": 80, "https": 443}.get(scheme)
+    userinfo = split.netloc.rpartition("@")[0]
+    return scheme, (split.hostname or "").lower(), port, userinfo
+
+
+# The plan-independent part of the generated locustfile. It runs inside Locust, under
+# gevent, in every Locust process: local, master and workers alike.
+RUNTIME = '''\
+"""Generated by perfaudit for one `perfaudit load --engine locust` run."""
+
+import json
+import os
+import time
+from collections import Counter, defaultdict
+
+import gevent
+from locust import FastHttpUser, constant, constant_throughput, events, stats, task
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+# <plan>
+TICK_S = 0.5
+DONE = "perfaudit_done"
+
+outcomes = defaultdict(Counter)  # request name -> {"200": n, "exc:TimeoutError": n}
+lost_ms = defaultdict(Counter)  # request name -> {bucketed ms: n} of requests with no response
+samples = {}  # request name -> its first failure's message
+counts = {"started": 0, "finished": 0, "done": 0, "share": None}
+run = {"prefix": None, "started_at": None, "environment": None, "cpu_at_start": None}
+worker_cpu_s = {}  # worker id -> CPU seconds it has used since its test start
+
+
+def send(user, method, path, name, headers, body):
+    """One request; none once this process has sent its share of the request count."""
+    if BUDGET is not None:
+        if counts["started"] >= share():
+            raise StopUser()
+        counts["started"] += 1
+    user.client.request(
+        method, path, name=name, headers=headers, data=body, allow_redirects=False
+    )
+
+
+def share():
+    """This process's part of BUDGET; Locust counts requests per process."""
+    if counts["share"] is None:
+        whole, extra = divmod(BUDGET, SHARES)
+        index = run["environment"].runner.worker_index
+        counts["share"] = 0 if index >= SHARES else whole + (1 if index < extra else 0)
+    return counts["share"]
+
+
+def outcome(response, exception):
+    status = getattr(response, "status_code", 0) or 0
+    if status and (exception is None or status >= 400):
+        return str(status), f"HTTP {status}"
+    inner = getattr(exception, "original", None)  # geventhttpclient's RetriesExceeded
+    if isinstance(inner, BaseException):
+        exception = inner
+    kind = type(exception).__name__
+    return "exc:" + kind, f"{kind}: {exception}"
+
+
+@events.request.add_listener
+def tally(name, response, exception, response_time, **_kwargs):
+    key, message = outcome(response, exception)
+    outcomes[name][key] += 1
+    if key.startswith("exc:"):
+        lost_ms[name][stats.bucket_response_time(response_time)] += 1
+    if exception is not None:
+        samples.setdefault(name, message[:300])
+    if BUDGET is not None:
+        counts["finished"] += 1
+        if counts["finished"] == share():
+            share_sent(run["environment"].runner)
+
+
+def share_sent(runner):
+    if isinstance(runner, WorkerRunner):
+        runner.send_message(DONE)
+    else:
+        gevent.spawn(runner.quit)
+
+
+def on_done(environment, msg, **_kwargs):
+    counts["done"] += 1
+    if counts["done"] == min(SHARES, BUDGET):
+        gevent.spawn(environment.runner.quit)
+
+
+@events.init.add_listener
+def setup(environment, runner, **_kwargs):
+    run["environment"] = environment
+    if isinstance(runner, WorkerRunner):
+        # A worker forked by --processes inherits --json-file: it must not overwrite
+        # the master's statistics with its own (empty) ones at exit.
+        environment.parsed_options.json_file = None
+        return
+    run["prefix"] = environment.parsed_options.json_file
+    if isinstance(runner, MasterRunner) and BUDGET is not None:
+        runner.register_message(DONE, on_done)
+
+
+@events.test_start.add_listener
+def started(environment, **_kwargs):
+    runner = environment.runner
+    if run["cpu_at_start"] is None:  # CPU from here on, Locust's start-up left out
+        run["cpu_at_start"] = time.process_time()
+    if isinstance(runner, WorkerRunner) or run["started_at"] is not None:
+        return
+    run["started_at"] = time.time()
+    if DURATION_S is not None:
+        # Not Locust's -t: its timer starts on gevent's clock as it was before the
+        # blocking start-up, and so ends the run about 0.3 s early.
+        gevent.spawn_later(DURATION_S, runner.quit)
+    if run["prefix"]:
+        gevent.spawn(report_progress, runner)
+
+
+def report_progress(runner):
+    while True:
+        write(run["prefix"] + ".progress", str(runner.stats.total.num_requests))
+        gevent.sleep(TICK_S)
+
+
+def part():
+    return {
+        "outcomes": {name: dict(c) for name, c in outcomes.items()},
+        "lost_ms": {name: dict(c) for name, c in lost_ms.items()},
+        "samples": dict(samples),
+        "cpu_s": cpu_s(),
+    }
+
+
+def cpu_s():
+    """This process's CPU since its test start, plus its workers' latest reports."""
+    own = 0.0 if run["cpu_at_start"] is None else time.process_time() - run["cpu_at_start"]
+    return own + sum(worker_cpu_s.values())
+
+
+@events.report_to_master.add_listener
+def report(client_id, data, **_kwargs):
+    data["perfaudit"] = part()
+    outcomes.clear()
+    lost_ms.clear()
+    samples.clear()
+
+
+@events.worker_report.add_listener
+def merge(client_id, data, **_kwargs):
+    incoming = data.get("perfaudit") or {}
+    for name, counter in incoming.get("outcomes", {}).items():
+        outcomes[name].update(counter)
+    for name, counter in incoming.get("lost_ms", {}).items():
+        lost_ms[name].update({int(ms): n for ms, n in counter.items()})
+    for name, message in incoming.get("samples", {}).items():
+        samples.setdefault(name, message)
+    if "cpu_s" in incoming:
+        worker_cpu_s[client_id] = incoming["cpu_s"]
+
+
+@events.quit.add_listener
+def finished(**_kwargs):
+    if run["prefix"]:
+        result = {**part(), "started_at": run["started_at"]}
+        write(run["prefix"] + ".perfaudit.json", json.dumps(result))
+
+
+def write(path, text):
+    with open(path + ".tmp", "w", encoding="utf-8") as file:
+        file.write(text)
+    os.replace(path + ".tmp", path)
+'''
