@@ -1,6 +1,7 @@
 """`perfaudit load` as a library call: drive a live server over HTTP with the built-in
-engine (aiohttp, one or more processes) or Locust, and return the facts as a Session with
-the same route measurements `profile` produces, so one report shape serves both.
+engine (its own HTTP/1.1 client, aiohttp for https; one or more processes) or Locust, and
+return the facts as a Session with the same route measurements `profile` produces, so one
+report shape serves both.
 
 Load only ever goes to the URLs given.
 """
@@ -29,8 +30,8 @@ from perfaudit.model import (
 )
 from perfaudit.progress import NoProgress, Progress
 
-Engine = Literal["aiohttp", "locust"]
-ENGINES: tuple[Engine, ...] = ("aiohttp", "locust")
+Engine = Literal["builtin", "locust"]
+ENGINES: tuple[Engine, ...] = ("builtin", "locust")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +48,14 @@ class LocustOptions:
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     plan: LoadPlan
-    engine: Engine = "aiohttp"
+    engine: Engine = "builtin"
     locust: LocustOptions = LocustOptions()
 
     def check(self) -> None:
         plan = self.plan
         if self.engine not in ENGINES:
             raise UsageError(
-                f"--engine {self.engine} is not an engine.", remedy="Pass aiohttp or locust."
+                f"--engine {self.engine} is not an engine.", remedy="Pass builtin or locust."
             )
         if plan.connections < 1:
             raise UsageError("-c/--connections must be at least 1.", remedy="Pass -c 1 or more.")
@@ -175,6 +176,7 @@ def _session(options: LoadOptions, result: EngineResult, started_at: str) -> Ses
         notes=result.notes,
         load=LoadSummary(
             engine=result.engine,
+            client=result.client,
             model=plan.model,
             connections=plan.connections,
             rate=plan.rate,

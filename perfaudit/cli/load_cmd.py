@@ -62,8 +62,11 @@ def load(
         typer.Option("--processes", help="Engine processes, merged; 0: one per spare core."),
     ] = 1,
     engine: Annotated[
-        str, typer.Option("--engine", help="aiohttp (built in) or locust (FastHttpUser).")
-    ] = "aiohttp",
+        str,
+        typer.Option(
+            "--engine", help="builtin (perfaudit's own client) or locust (for several machines)."
+        ),
+    ] = "builtin",
     master: Annotated[
         bool,
         typer.Option("--master", help="Locust: run as master; workers on other machines join."),

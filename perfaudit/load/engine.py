@@ -49,6 +49,7 @@ TICK_S = 0.05
 # Past the per-request timeout, how long the end-of-run drain waits before it gives up.
 DRAIN_GRACE_S = 1.0
 SAMPLE_CHARS = 300
+RAW_CLIENT = "perfaudit http/1.1"
 INTERRUPTED = "interrupted (Ctrl-C)"
 ERRNO_KINDS = {
     errno.ECONNREFUSED: "refused",
@@ -356,7 +357,8 @@ class _Run:
         if self.drain_expired:
             self.count_unfinished()
         return EngineResult(
-            engine="aiohttp",
+            engine="builtin",
+            client=RAW_CLIENT if uses_raw_http(self.plan) else "aiohttp",
             tallies=tuple(tally.frozen(self.open_model) for tally in self.tallies),
             wall_s=max(0.0, (self.last_end or time.perf_counter()) - self.start),
             cpu_s=cpu_s,

@@ -1,6 +1,6 @@
 """What a load engine measured, per target and overall: raw facts, no statistics.
 
-Every engine (the built-in aiohttp one, Locust) returns an EngineResult; its tallies are
+Every engine (the built-in one, Locust) returns an EngineResult; its tallies are
 in the plan's target order. Status keys are HTTP status codes as strings ("200", "503")
 and transport failures by kind: "refused", "reset", "timeout", "dns", "tls", "other".
 """
@@ -32,7 +32,8 @@ class TargetTally:
 
 @dataclass(frozen=True, slots=True)
 class EngineResult:
-    engine: str  # "aiohttp" | "locust"
+    engine: str  # "builtin" | "locust"
+    client: str  # what sent the requests: "perfaudit http/1.1", "aiohttp", "locust FastHttpUser"
     tallies: tuple[TargetTally, ...]  # one per plan target, in the plan's order
     wall_s: float  # from the first request due to the last response
     cpu_s: float  # CPU time the engine itself used, all its processes together

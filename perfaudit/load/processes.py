@@ -117,6 +117,7 @@ def merge_results(results: Sequence[EngineResult]) -> EngineResult:
     groups = zip(*(r.tallies for r in results), strict=True)
     return EngineResult(
         engine=results[0].engine,
+        client=results[0].client,
         tallies=tuple(_merge_tallies(group) for group in groups),
         wall_s=max(r.wall_s for r in results),
         cpu_s=sum(r.cpu_s for r in results),

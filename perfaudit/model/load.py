@@ -12,7 +12,8 @@ CLIENT_BOUND_SHARE = 0.8
 
 @dataclass(frozen=True, slots=True)
 class LoadSummary:
-    engine: str  # "aiohttp" | "locust"
+    engine: str  # "builtin" | "locust"
+    client: str  # "perfaudit http/1.1" | "aiohttp" | "locust FastHttpUser"
     model: str  # "closed" (connections) | "open" (a fixed arrival rate)
     connections: int
     rate: float | None  # open model: the requests per second asked for

@@ -74,6 +74,7 @@ def _load(load: LoadSummary | None) -> dict[str, Any] | None:
         return None
     return {
         "engine": load.engine,
+        "client": load.client,
         "model": load.model,
         "connections": load.connections,
         "rate": load.rate,

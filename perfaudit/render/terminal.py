@@ -95,7 +95,7 @@ def _load_header(report: Report, load: LoadSummary) -> Group:
     lines = [
         Text.assemble(("perfaudit load ", "bold"), (s.target, "bold cyan")),
         Text(
-            f"Engine: {load.engine}{processes}, {how}, {load.wall_s:.1f} s, "
+            f"Engine: {load.engine} ({load.client}){processes}, {how}, {load.wall_s:.1f} s, "
             f"{requests / load.wall_s if load.wall_s else 0:,.0f} responses/s.",
             style="dim",
         ),

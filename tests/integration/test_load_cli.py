@@ -30,7 +30,7 @@ def test_closed_model_counts_every_request_and_writes_the_shared_report(perfaudi
     assert 0 < latency["p50"] <= latency["p99"] <= latency["p99_9"] <= latency["max"]
     assert route["latency_uncorrected_ms"] is None  # closed model: nothing to correct
     load = report["load"]
-    assert load["engine"] == "aiohttp"
+    assert (load["engine"], load["client"]) == ("builtin", "perfaudit http/1.1")
     assert load["model"] == "closed"
     assert load["connections"] == 4
     assert load["client_cpu_s"] > 0
@@ -157,4 +157,4 @@ def test_a_saved_load_session_renders_again(perfaudit: Any, tmp_path: Path) -> N
     again = perfaudit("report", str(session))
     assert again.code == 0, again.stderr
     assert again.route("GET /hello")["requests"] == 50
-    assert again.report["load"]["engine"] == "aiohttp"
+    assert again.report["load"]["engine"] == "builtin"

@@ -1,4 +1,4 @@
-"""The aiohttp load engine against a real uvicorn: counts, latencies, both load models,
+"""The built-in load engine against a real uvicorn: counts, latencies, both load models,
 every failure kind, weights, bodies, and processes. Runs are short and bounded by count
 or by a few seconds; no test asserts a tight wall-clock bound."""
 
@@ -48,7 +48,7 @@ def test_closed_model_sends_exactly_the_requests_asked_for(server: LiveServer) -
     assert len(tally.durations_s) == 200
     assert tally.uncorrected_s == ()
     assert (tally.errors, tally.timeouts, result.stopped_early) == (0, 0, "")
-    assert result.engine == "aiohttp"
+    assert (result.engine, result.client) == ("builtin", "perfaudit http/1.1")
     assert result.wall_s > 0
     assert result.cpu_s > 0
 

@@ -101,7 +101,13 @@ def _open_result() -> tuple[LoadOptions, EngineResult]:
         error_sample="Server disconnected",
     )
     result = EngineResult(
-        engine="aiohttp", tallies=(fast, broken), wall_s=2.0, cpu_s=1.9, processes=1, late=7
+        engine="builtin",
+        client="aiohttp",
+        tallies=(fast, broken),
+        wall_s=2.0,
+        cpu_s=1.9,
+        processes=1,
+        late=7,
     )
     return LoadOptions(plan), result
 
@@ -150,7 +156,7 @@ def test_a_server_that_never_answered_is_a_target_error() -> None:
     refused = TargetTally(
         durations_s=(), status_counts={"refused": 12}, errors=12, error_sample="Connect call failed"
     )
-    result = EngineResult("aiohttp", (refused,), wall_s=1.0, cpu_s=0.1, processes=1)
+    result = EngineResult("builtin", "aiohttp", (refused,), wall_s=1.0, cpu_s=0.1, processes=1)
     with pytest.raises(
         TargetError, match=re.escape("Nothing is listening at http://127.0.0.1:8000")
     ):
@@ -160,5 +166,7 @@ def test_a_server_that_never_answered_is_a_target_error() -> None:
 def test_an_interrupted_run_is_reported_even_without_answers() -> None:
     plan = LoadPlan((Target(f"{BASE}/"),))
     refused = TargetTally(durations_s=(), status_counts={"refused": 2}, errors=2)
-    result = EngineResult("aiohttp", (refused,), 1.0, 0.1, 1, stopped_early="interrupted (Ctrl-C)")
+    result = EngineResult(
+        "builtin", "aiohttp", (refused,), 1.0, 0.1, 1, stopped_early="interrupted (Ctrl-C)"
+    )
     _raise_if_unreachable(plan, result)  # no exception: the partial report is wanted

@@ -142,7 +142,9 @@ def test_error_kind(exc: BaseException, kind: str) -> None:
 
 def result(**changes: Any) -> EngineResult:
     tally = TargetTally((0.1,), status_counts={"200": 1})
-    return replace(EngineResult("aiohttp", (tally,), wall_s=2.0, cpu_s=1.0, processes=1), **changes)
+    return replace(
+        EngineResult("builtin", "aiohttp", (tally,), wall_s=2.0, cpu_s=1.0, processes=1), **changes
+    )
 
 
 @pytest.mark.parametrize(

@@ -65,7 +65,7 @@ def single_origin(targets: Sequence[Target]) -> str:
             f"Locust sends to one host, but the URLs name {len(origins)}: "
             + ", ".join(sorted(origins.values()))
             + ".",
-            remedy="Give URLs on one scheme://host:port, or use --engine aiohttp.",
+            remedy="Give URLs on one scheme://host:port, or use --engine builtin.",
         )
     return next(iter(origins.values()))
 

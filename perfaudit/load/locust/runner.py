@@ -16,6 +16,7 @@ import importlib.util
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -85,8 +86,19 @@ def locust_command(plan: LoadPlan, locustfile: Path, prefix: Path, setup: Locust
             "--master-bind-host", setup.bind_host, "--master-bind-port", str(setup.bind_port),
         ]  # fmt: skip
     elif setup.processes > 1:
+        # Locust's processes talk over a master port, 5557 unless told: a free one lets
+        # two runs on one machine (parallel CI jobs) not collide.
+        port = str(_free_port())
         command += ["--processes", str(setup.processes)]
+        command += ["--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        command += ["--master-host", "127.0.0.1", "--master-port", port]
     return command
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def _checked_setup(plan: LoadPlan, setup: LocustRun) -> LocustRun:

@@ -175,6 +175,7 @@ def engine_result(
     which counts from the test's start in every process, is missing."""
     return EngineResult(
         engine="locust",
+        client="locust FastHttpUser",
         tallies=tallies_from_stats(plan, stats, extra),
         wall_s=_wall_s(stats, extra),
         cpu_s=float((extra or {}).get("cpu_s", cpu_s)),
