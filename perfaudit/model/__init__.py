@@ -32,6 +32,7 @@ from perfaudit.model.requests import (
     RunSettings,
     SkippedRoute,
 )
+from perfaudit.model.samples import ProcessSamples, SamplingRun, ThreadSamples
 from perfaudit.model.session import Environment, Session, SessionFormatError
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "LoopEvidence",
     "MiddlewareEvidence",
     "MiddlewareLayer",
+    "ProcessSamples",
     "RouteEvidence",
     "RouteKey",
     "RouteMeasurement",
@@ -56,10 +58,12 @@ __all__ = [
     "RouteProfile",
     "RunSettings",
     "SampledStack",
+    "SamplingRun",
     "Session",
     "SessionFormatError",
     "SkippedRoute",
     "StackFrame",
     "StatementShape",
+    "ThreadSamples",
     "ThreadpoolEvidence",
 ]

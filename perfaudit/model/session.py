@@ -13,6 +13,7 @@ from perfaudit.model.load import LoadSummary
 from perfaudit.model.probes import RouteProbe
 from perfaudit.model.profile import RouteProfile
 from perfaudit.model.requests import RouteMeasurement, RunSettings, SkippedRoute
+from perfaudit.model.samples import SamplingRun
 
 SESSION_FORMAT = "perfaudit-session"
 SESSION_VERSION = 1
@@ -49,6 +50,7 @@ class Session:
     stopped_early: str = ""
     notes: tuple[str, ...] = field(default=())
     load: LoadSummary | None = None  # `perfaudit load`: how the server was driven
+    sampling: SamplingRun | None = None  # `perfaudit attach`: what py-spy recorded
 
     def to_json(self) -> str:
         document = {"format": SESSION_FORMAT, "version": SESSION_VERSION, **to_jsonable(self)}
