@@ -137,6 +137,7 @@ def test_records_the_loop_thread_blocked_in_an_async_route(tmp_path: Path) -> No
         run = record(RecordOptions(pid=pid, duration_s=2), on_tick=lambda e, d: ticks.append(e))
     assert run.tool.startswith("py-spy 0.")
     assert run.idle_included and run.ended_early == "" and 1.5 <= run.duration_s <= 2.0
+    assert run.errors <= run.samples // 10  # --nonblocking: a few torn reads at most
     [process] = run.processes
     assert process.pid == pid and "uvicorn" in process.command
     [loop] = loop_threads(run)
@@ -177,6 +178,14 @@ def test_stop_flag_and_fractional_duration_keep_what_was_sampled() -> None:
         assert run.ended_early.startswith("stopped by the stop flag") and run.samples > 20
         short = record(RecordOptions(pid=process.pid, duration_s=0.5))
     assert short.ended_early == "" and short.duration_s <= 0.5 and short.samples > 10
+
+
+def test_stopped_while_attaching_is_an_empty_run() -> None:
+    flag = threading.Event()
+    flag.set()
+    with python_sleeping(30) as process:
+        run = record(RecordOptions(pid=process.pid, duration_s=5), stop_flag=flag)
+    assert run.ended_early.startswith("stopped by the stop flag")
 
 
 def test_dead_pid() -> None:

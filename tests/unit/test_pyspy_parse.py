@@ -203,4 +203,6 @@ def test_command_line() -> None:
     assert command[command.index("--duration") + 1] == "3"
     for flag in ("--idle", "--threads", "--full-filenames", "--subprocesses"):
         assert flag in command
-    assert "--native" not in command and "--nonblocking" not in command
+    assert "--native" not in command and "--nonblocking" in command
+    blocking = RecordOptions(pid=5, nonblocking=False, idle=False)
+    assert not {"--nonblocking", "--idle"} & set(pyspy_command(Path("x"), blocking, Path("o")))
