@@ -32,7 +32,7 @@ from perfaudit.model.requests import (
     RunSettings,
     SkippedRoute,
 )
-from perfaudit.model.samples import ProcessSamples, SamplingRun, ThreadSamples
+from perfaudit.model.samples import EndpointRoute, ProcessSamples, SamplingRun, ThreadSamples
 from perfaudit.model.session import Environment, Session, SessionFormatError
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "CallerStats",
     "CodeLocation",
     "DatabaseEvidence",
+    "EndpointRoute",
     "Environment",
     "ErrorSample",
     "FunctionId",

@@ -16,7 +16,9 @@ class RouteKey:
     template: str
 
     def __str__(self) -> str:
-        return f"{self.method} {self.template}"
+        # A sampled stack's route without the app's route table has no method: it is
+        # named after its endpoint function.
+        return f"{self.method} {self.template}" if self.method else self.template
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfaudit.model.probes import SampledStack
+from perfaudit.model.requests import RouteKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,10 +21,26 @@ class ThreadSamples:
     # "loop" (runs the event loop) | "worker" (an AnyIO/threadpool worker) | "other"
     role: str
     stacks: tuple[SampledStack, ...]  # most samples first
+    # The thread's samples in time order, run-length encoded: (index into `stacks`, ticks
+    # in a row), -1 for ticks it was not sampled, from the recording's first tick. Only
+    # formats that keep the order fill it (speedscope does, raw does not): it tells how
+    # many threads were busy at once.
+    timeline: tuple[tuple[int, int], ...] = ()
 
     @property
     def samples(self) -> int:
         return sum(stack.samples for stack in self.stacks)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRoute:
+    """A route of the app and the function serving it (known with `--app`), so a sampled
+    stack can be named by its route."""
+
+    route: RouteKey
+    file: str  # the function's co_filename
+    function: str  # its __qualname__
+    line: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +68,7 @@ class SamplingRun:
     errors: int = 0  # samples py-spy failed to take
     # "" or why the recording ended before its duration ("the process exited after 4.1 s").
     ended_early: str = ""
+    endpoints: tuple[EndpointRoute, ...] = ()  # the app's route table, when it was given
 
     @property
     def samples(self) -> int:
