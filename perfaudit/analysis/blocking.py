@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import app_attributions
@@ -96,9 +97,17 @@ def significant_blocking(
 def blocking_sites(
     probe: RouteProbe, profile: RouteProfile | None, app_root: str
 ) -> list[BlockingSite]:
+    return stack_sites(probe.loop.stacks, profile, app_root)
+
+
+def stack_sites(
+    stacks: Iterable[SampledStack], profile: RouteProfile | None, app_root: str
+) -> list[BlockingSite]:
+    """The loop thread's stacks (the watchdog's, or py-spy's) grouped by the innermost app
+    function they were in, heaviest first."""
     groups: dict[tuple[str, str], list[tuple[SampledStack, int]]] = defaultdict(list)
-    for stack in probe.loop.stacks:
-        index = _innermost_app_frame(stack.frames)
+    for stack in stacks:
+        index = innermost_app_frame(stack.frames)
         if index is not None:
             frame = stack.frames[index]
             groups[(frame.file, frame.function)].append((stack, index))
@@ -166,7 +175,7 @@ def _qualified(frame: StackFrame) -> str:
     return f"{module}.{frame.function}"
 
 
-def _innermost_app_frame(frames: tuple[StackFrame, ...]) -> int | None:
+def innermost_app_frame(frames: tuple[StackFrame, ...]) -> int | None:
     """The innermost frame of the app's own functions; a comprehension or lambda counts as
     the function around it, as the profile's attribution does."""
     return next(
