@@ -13,6 +13,7 @@ from perfaudit.analysis.context import (
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.groups import slow_by_design
 from perfaudit.analysis.paths import display_function
+from perfaudit.analysis.sampling import PROFILER as SAMPLED
 
 # (severity, minimum share of route time, minimum ms per request)
 GRADES = ((Severity.HIGH, 0.5, 5.0), (Severity.MEDIUM, 0.25, 2.0), (Severity.LOW, 0.10, 0.5))
@@ -64,6 +65,9 @@ class CpuHotspot:
             "profiled_requests": view.profile.requests,
             "route_mean_ms": round(view.latency.mean, 3),
         }
+        if view.profile.profiler == SAMPLED:  # samples count no calls
+            del evidence["calls_per_request"]
+            evidence["profiler"] = SAMPLED
         if top.callees:
             callee, callee_time = top.callees[0]
             evidence["top_callee"] = display_function(callee.function.name)

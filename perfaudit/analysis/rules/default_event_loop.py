@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding, Severity
+from perfaudit.analysis.sampling import ServerStack, server_stack
 from perfaudit.model import Environment
 
 # What the switch gained where it was measured over sockets (research notes, P17): cited,
@@ -41,6 +42,12 @@ class DefaultEventLoop:
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
         env = ctx.session.environment
+        if ctx.session.sampling is not None:  # attach: the live server's own frames tell
+            seen = server_stack(ctx.session.sampling)
+            loop = seen.loop or env.loop
+            if seen.server == "uvicorn" and (loop == "asyncio" or seen.http == "h11"):
+                yield self._seen_finding(env, seen)
+            return
         # Without uvicorn we cannot tell which server runs the app, nor its knobs; and
         # `perfaudit load` only knows the client's machine, not the server's.
         if "uvicorn" not in env.packages or ctx.session.mode == "load":
@@ -75,6 +82,27 @@ class DefaultEventLoop:
             suggestion=_suggestion(env, unused and not missing),
             impact=0.0,  # not measured here: it never outranks a measured finding
             confidence=0.3,
+        )
+
+    def _seen_finding(self, env: Environment, seen: ServerStack) -> Finding:
+        loop = seen.loop or env.loop
+        fallbacks = [FALLBACK["uvloop"]] if loop == "asyncio" else []
+        fallbacks += [FALLBACK["httptools"]] if seen.http == "h11" else []
+        return Finding(
+            id=self.id,
+            severity=Severity.LOW,
+            title=f"uvicorn ran this app on {' and '.join(fallbacks)} (seen in its stacks)",
+            route=None,
+            location=None,
+            evidence={"loop_seen": loop, "http_seen": seen.http or "unknown"},
+            suggestion=(
+                "Install `uvicorn[standard]` (uvloop and httptools) in the server's "
+                "environment, or start it with `--loop uvloop --http httptools`; with "
+                "gunicorn, use uvicorn's worker class in the same environment. For reference, "
+                f"{PUBLISHED_GAIN}. Compare throughput with your own load test before and after."
+            ),
+            impact=0.0,  # not measured here: it never outranks a measured finding
+            confidence=0.5,
         )
 
 

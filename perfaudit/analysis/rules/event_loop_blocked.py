@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from perfaudit.analysis.blocking import Blocking, BlockingSite, significant_blocking
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.sampling import SampledBlocking, loop_blocking
 from perfaudit.analysis.signature import signature
 
 # Kinds another rule owns: the sync DB driver has its own finding and advice.
@@ -51,7 +52,10 @@ class EventLoopBlocked:
         "instead of 0.2 ms. Use httpx.AsyncClient (created once in the lifespan), or make the "
         "route `def`.\n\n"
         "An `async def` with no `await` is fine in FastAPI as long as it does nothing slow; "
-        "perfaudit never flags it for that alone."
+        "perfaudit never flags it for that alone.\n\n"
+        "Attached to a live server, perfaudit reads the same from py-spy's samples of the loop "
+        "thread: the share of the recording it spent inside the app's code rather than "
+        "waiting for sockets, and where."
     )
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
@@ -61,6 +65,34 @@ class EventLoopBlocked:
             for blocking in significant_blocking(view.probe, view.profile, ctx.session.app_root):
                 if blocking.site.kind not in OWNED_ELSEWHERE:
                     yield self._finding(view, blocking)
+        for sampled in loop_blocking(ctx.session):  # attach: py-spy's samples of the loop
+            if sampled.site.kind not in OWNED_ELSEWHERE:
+                yield self._sampled_finding(sampled)
+
+    def _sampled_finding(self, blocking: SampledBlocking) -> Finding:
+        site, share, per_request_ms = blocking.site, blocking.share, blocking.ms_per_request
+        what = (
+            _what(site, per_request_ms)
+            if per_request_ms is not None
+            else f"The event loop was inside {site.function}() {share:.0%} of the recording, "
+            "and no other request could run meanwhile."
+        )
+        return Finding(
+            id=self.id,
+            severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
+            title=f"{site.function}() blocks the event loop in {blocking.route}"
+            f"{f' ({site.call})' if site.call else ''}: {share:.0%} of the recording",
+            route=str(blocking.route),
+            location=Location(site.file, site.line, site.function),
+            evidence=sampled_evidence(blocking),
+            suggestion=f"{what} {_at_line(site)}: {FIXES[site.kind]}.",
+            estimated_gain=Gain(latency_ms=round(per_request_ms, 3), share=round(share, 4))
+            if per_request_ms is not None
+            else None,
+            impact=share,
+            confidence=0.85,  # no loop lag measured: the samples show where, not how late
+            supersedes=() if site.kind == "cpu" else ("cpu-hotspot",),
+        )
 
     def _finding(self, view: RouteView, blocking: Blocking) -> Finding:
         site, share, per_request_ms = blocking.site, blocking.share, blocking.ms_per_request
@@ -97,6 +129,27 @@ def blocking_evidence(
         "source_line": site.code,
         **signature(view.probe),
     }
+
+
+def sampled_evidence(blocking: SampledBlocking) -> dict[str, float | int | str]:
+    site = blocking.site
+    evidence: dict[str, float | int | str] = {
+        "blocked_share": round(blocking.share, 4),
+        "samples": site.samples,
+        "loop_samples": blocking.loop_samples,
+        "loop_in_app_code_share": round(blocking.loop_app_share, 4),
+        "blocking_call": site.call,
+        "kind": site.kind,
+        "source_line": site.code,
+        "stack": blocking.stack,
+    }
+    if blocking.ms_per_request is not None:
+        evidence["blocked_ms_per_request"] = round(blocking.ms_per_request, 2)
+    return evidence
+
+
+def _at_line(site: BlockingSite) -> str:
+    return f"At line {site.line} (`{site.code}`)" if site.code else f"At line {site.line}"
 
 
 def _what(site: BlockingSite, per_request_ms: float) -> str:

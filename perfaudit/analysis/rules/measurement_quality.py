@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Severity
+from perfaudit.analysis.sampling import PROFILER as SAMPLED
 
 MIN_SAMPLES = 30
 MIN_PROFILED = 20
@@ -41,7 +42,8 @@ class MeasurementQuality:
                 f"{view.route}: only {m.requests} requests measured",
                 "Percentiles from so few samples are rough: pass -n 200 or --duration 10.",
             )
-        if p is not None and p.requests < MIN_PROFILED:
+        # A profile from py-spy's samples counts no requests: its note is the sample count.
+        if p is not None and p.profiler != SAMPLED and p.requests < MIN_PROFILED:
             yield self._note(
                 view,
                 f"{view.route}: only {p.requests} requests were profiled",

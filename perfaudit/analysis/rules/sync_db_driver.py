@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from perfaudit.analysis.blocking import significant_blocking
+from perfaudit.analysis.blocking import BlockingSite, significant_blocking
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding, Gain, Location, Severity
-from perfaudit.analysis.rules.event_loop_blocked import blocking_evidence
+from perfaudit.analysis.rules.event_loop_blocked import blocking_evidence, sampled_evidence
+from perfaudit.analysis.sampling import loop_blocking
 
 
 class SyncDbDriver:
@@ -31,29 +32,57 @@ class SyncDbDriver:
                 continue
             for blocking in significant_blocking(view.probe, view.profile, ctx.session.app_root):
                 site, share, per_request_ms = blocking.site, blocking.share, blocking.ms_per_request
-                if site.kind != "db":
-                    continue
-                yield Finding(
-                    id=self.id,
-                    severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
-                    title=f"{site.function}() queries the database synchronously on the event "
-                    f"loop in {view.route}: {share:.0%} of the time under load",
-                    route=str(view.route),
-                    location=Location(site.file, site.line, site.function),
-                    evidence=blocking_evidence(view, site, share, per_request_ms),
-                    suggestion=(
-                        f"Each query holds the loop for about {per_request_ms:.0f} ms (line "
-                        f"{site.line}: `{site.code}`). Use an async driver — aiosqlite for "
-                        "SQLite, asyncpg for PostgreSQL, aiomysql for MySQL, or SQLAlchemy's "
-                        "create_async_engine with AsyncSession — and await the query; or make "
-                        "the route `def` so FastAPI runs it in the threadpool. If the query "
-                        "itself is slow, look at its plan too (an index may remove most of it)."
-                    ),
-                    estimated_gain=Gain(latency_ms=round(per_request_ms, 3), share=round(share, 4)),
-                    impact=share,
-                    confidence=0.9,
-                    supersedes=("cpu-hotspot", "event-loop-blocked"),
+                if site.kind == "db":
+                    evidence = blocking_evidence(view, site, share, per_request_ms)
+                    yield self._finding(site, str(view.route), share, per_request_ms, evidence)
+        for sampled in loop_blocking(ctx.session):  # attach: py-spy's samples of the loop
+            if sampled.site.kind == "db":
+                yield self._finding(
+                    sampled.site,
+                    str(sampled.route),
+                    sampled.share,
+                    sampled.ms_per_request,
+                    sampled_evidence(sampled),
+                    of="of the recording",
                 )
+
+    def _finding(
+        self,
+        site: BlockingSite,
+        route: str,
+        share: float,
+        per_request_ms: float | None,
+        evidence: dict[str, float | int | str],
+        *,
+        of: str = "of the time under load",
+    ) -> Finding:
+        held = (
+            f"Each query holds the loop for about {per_request_ms:.0f} ms"
+            if per_request_ms is not None
+            else f"The loop was inside these queries {share:.0%} of the recording"
+        )
+        return Finding(
+            id=self.id,
+            severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
+            title=f"{site.function}() queries the database synchronously on the event "
+            f"loop in {route}: {share:.0%} {of}",
+            route=route,
+            location=Location(site.file, site.line, site.function),
+            evidence=evidence,
+            suggestion=(
+                f"{held} (line {site.line}: `{site.code}`). Use an async driver — aiosqlite for "
+                "SQLite, asyncpg for PostgreSQL, aiomysql for MySQL, or SQLAlchemy's "
+                "create_async_engine with AsyncSession — and await the query; or make "
+                "the route `def` so FastAPI runs it in the threadpool. If the query "
+                "itself is slow, look at its plan too (an index may remove most of it)."
+            ),
+            estimated_gain=Gain(latency_ms=round(per_request_ms, 3), share=round(share, 4))
+            if per_request_ms is not None
+            else None,
+            impact=share,
+            confidence=0.9,
+            supersedes=("cpu-hotspot", "event-loop-blocked"),
+        )
 
 
 RULE = SyncDbDriver()

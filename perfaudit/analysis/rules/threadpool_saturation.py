@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Location, Severity
 from perfaudit.analysis.paths import display_path
+from perfaudit.analysis.sampling import DEFAULT_TOKENS, WorkerLoad, worker_load
 from perfaudit.analysis.signature import median_ms, signature
 from perfaudit.model import RouteProbe, ThreadpoolEvidence
 
@@ -22,6 +23,9 @@ MIN_OCCUPANCY = 0.3
 # parallel (Python code holding the GIL, or one lock or connection they all need): more
 # threads cannot help there, and the CPU work is what other findings report.
 MIN_PARALLEL_SPEEDUP = 2.0
+# Attached to a live server, without the samples' time order: the mean number of workers
+# busy in the app's code, as a share of the limit, that means they were often all busy.
+MIN_MEAN_BUSY = 0.75
 
 
 class ThreadpoolSaturation:
@@ -55,6 +59,50 @@ class ThreadpoolSaturation:
                 and _parallel_speedup(probe) >= MIN_PARALLEL_SPEEDUP
             ):
                 yield self._finding(ctx, view, probe, pool)
+        if ctx.session.sampling is not None:  # attach: py-spy's samples of the workers
+            for load in worker_load(ctx.session.sampling, ctx.session.app_root):
+                saturated = _sampled_saturation(load)
+                if saturated is not None:
+                    yield self._sampled_finding(ctx, load, saturated)
+
+    def _sampled_finding(self, ctx: AnalysisContext, load: WorkerLoad, saturated: float) -> Finding:
+        tokens = max(DEFAULT_TOKENS, load.threads)
+        held = load.held_at
+        location = (
+            Location(display_path(held.file, ctx.session.app_root), held.line, held.function)
+            if held
+            else None
+        )
+        where = f"{location.function}()" if location else "the endpoint"
+        route = str(load.route) if load.route else None
+        evidence: dict[str, float | int | str] = {
+            "thread_tokens": tokens,
+            "worker_threads": load.threads,
+            "mean_busy_workers": round(load.mean_busy, 1),
+            "saturated_share": round(saturated, 3),
+            "ticks": load.ticks,
+        }
+        return Finding(
+            id=self.id,
+            severity=Severity.HIGH if saturated >= 0.5 else Severity.MEDIUM,
+            title=f"{route or 'The app'} queues for the threadpool: all {tokens} worker threads "
+            f"busy {saturated:.0%} of the recording",
+            route=route,
+            location=location,
+            evidence=evidence,
+            suggestion=(
+                f"{where} holds a worker thread; on average {load.mean_busy:.0f} of "
+                f"{tokens} threads were busy in the app's code, so further requests wait for "
+                "one. Raise the limit at startup, in the lifespan: "
+                "`anyio.to_thread.current_default_thread_limiter().total_tokens = "
+                f"{2 * tokens}` (threads waiting on I/O are cheap); or, if {where} has an "
+                "async API, make the route `async def` and await it."
+            ),
+            impact=saturated,
+            # Samples do not tell a thread waiting on I/O from one holding the GIL.
+            confidence=0.6,
+            supersedes=("cpu-hotspot",),
+        )
 
     def _finding(
         self, ctx: AnalysisContext, view: RouteView, probe: RouteProbe, pool: ThreadpoolEvidence
@@ -101,6 +149,19 @@ class ThreadpoolSaturation:
             confidence=0.85,
             supersedes=("cpu-hotspot",),
         )
+
+
+def _sampled_saturation(load: WorkerLoad) -> float | None:
+    """Share of the recording with every token's thread busy; without the samples' time
+    order, the mean busy share when it is high enough to mean the same. None below."""
+    tokens = max(DEFAULT_TOKENS, load.threads)
+    if load.threads < tokens:
+        return None  # AnyIO starts a thread only when every other one is busy
+    at_limit = load.share_at_least(tokens)
+    if at_limit is not None:
+        return at_limit if at_limit >= MIN_SATURATED_SHARE else None
+    mean = load.mean_busy / tokens
+    return min(mean, 1.0) if mean >= MIN_MEAN_BUSY else None
 
 
 def _parallel_speedup(probe: RouteProbe) -> float:
