@@ -79,14 +79,20 @@ class ThreadpoolSaturation:
             "thread_tokens": tokens,
             "worker_threads": load.threads,
             "mean_busy_workers": round(load.mean_busy, 1),
-            "saturated_share": round(saturated, 3),
             "ticks": load.ticks,
         }
+        # With the samples' time order: the share of ticks at the limit; else the mean.
+        ordered = bool(load.busy_at_once)
+        evidence["saturated_share" if ordered else "mean_busy_share"] = round(saturated, 3)
+        how = (
+            f"all {tokens} worker threads busy {saturated:.0%} of the recording"
+            if ordered
+            else f"{load.mean_busy:.0f} of {tokens} worker threads busy on average"
+        )
         return Finding(
             id=self.id,
             severity=Severity.HIGH if saturated >= 0.5 else Severity.MEDIUM,
-            title=f"{route or 'The app'} queues for the threadpool: all {tokens} worker threads "
-            f"busy {saturated:.0%} of the recording",
+            title=f"{route or 'The app'} queues for the threadpool: {how}",
             route=route,
             location=location,
             evidence=evidence,
