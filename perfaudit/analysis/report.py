@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Severity, drop_superseded, rank
 from perfaudit.analysis.hotspots import Hotspot, overall_hotspots, route_hotspots
 from perfaudit.analysis.paths import display_path
 from perfaudit.analysis.rules import all_rules
+from perfaudit.analysis.sampling import rules_not_run_from_samples
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import CodeLocation, ErrorSample, Session, SkippedRoute
 
@@ -47,6 +48,8 @@ class Report:
     route_hotspots: dict[str, tuple[Hotspot, ...]]
     findings: tuple[Finding, ...]
     skipped: tuple[SkippedRoute, ...]
+    # Attach sessions: rule id → why samples could not show what it looks for.
+    not_run: dict[str, str] = field(default_factory=dict)
 
     @property
     def worst_severity(self) -> Severity | None:
@@ -70,6 +73,7 @@ def build_report(session: Session) -> Report:
         },
         findings=tuple(rank(drop_superseded(findings))),
         skipped=session.skipped,
+        not_run=rules_not_run_from_samples(session) if session.sampling else {},
     )
 
 

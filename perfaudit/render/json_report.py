@@ -37,6 +37,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "settings": to_jsonable(session.settings),
         "phases": _phases(session),
         "load": _load(session.load),
+        "sampling": _sampling(report),
         "stopped_early": session.stopped_early or None,
         "routes": [_route(r) for r in report.routes],
         "hotspots": [asdict(h) for h in report.hotspots],
@@ -47,6 +48,26 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "findings": [_finding(f) for f in report.findings],
         "skipped_routes": [asdict(s) for s in report.skipped],
         "notes": list(session.notes),
+    }
+
+
+def _sampling(report: Report) -> dict[str, Any] | None:
+    run = report.session.sampling
+    if run is None:
+        return None
+    return {
+        "tool": run.tool,
+        "pid": run.pid,
+        "rate_hz": run.rate_hz,
+        "duration_s": run.duration_s,
+        "samples": run.samples,
+        "errors": run.errors,
+        "processes": [
+            {"pid": p.pid, "command": p.command, "threads": len(p.threads), "samples": p.samples}
+            for p in run.processes
+        ],
+        "ended_early": run.ended_early or None,
+        "rules_not_run": report.not_run,
     }
 
 

@@ -16,7 +16,7 @@ from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.hotspots import Hotspot
 from perfaudit.analysis.report import Report, RouteSummary
 from perfaudit.analysis.stats import LatencySummary
-from perfaudit.model import LoadSummary
+from perfaudit.model import LoadSummary, SamplingRun
 
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
@@ -32,18 +32,28 @@ PLAIN_BOX = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=Tr
 
 def render_terminal(report: Report, console: Console) -> None:
     load = report.session.load
-    console.print(_header(report) if load is None else _load_header(report, load))
+    console.print(_heading(report))
     if report.routes:
         console.print(_routes_table(report.routes, console, load))
     if load is not None and load.model == "open" and report.routes:
         console.print(_uncorrected_table(report.routes, console))
     if report.hotspots:
-        console.print(_hotspots_table(report.hotspots, console))
+        sampled = report.session.sampling is not None
+        console.print(_hotspots_table(report.hotspots, console, sampled))
     console.print(_findings(report.findings))
     if report.skipped:
         console.print(_skipped(report))
     for note in report.session.notes:
         console.print(Text(f"Note: {note}", style="dim"))
+
+
+def _heading(report: Report) -> Group:
+    session = report.session
+    if session.sampling is not None:
+        return _attach_header(report, session.sampling)
+    if session.load is not None:
+        return _load_header(report, session.load)
+    return _header(report)
 
 
 def _header(report: Report) -> Group:
@@ -112,6 +122,44 @@ def _load_header(report: Report, load: LoadSummary) -> Group:
     if load.resolution_ms:
         lines.append(
             Text(f"Latencies are rounded to {load.resolution_ms:g} ms by the engine.", style="dim")
+        )
+    if s.stopped_early:
+        lines.append(_stopped(s.stopped_early))
+    return Group(*lines, Text(""))
+
+
+def _attach_header(report: Report, run: SamplingRun) -> Group:
+    s = report.session
+    threads = sum(len(p.threads) for p in run.processes)
+    processes = f"{len(run.processes)} processes, " if len(run.processes) > 1 else ""
+    errors = f", {run.errors:,} failed" if run.errors else ""
+    lines = [
+        Text.assemble(("perfaudit attach ", "bold"), (s.target, "bold cyan")),
+        Text(
+            f"{run.tool} on PID {run.pid} at {run.rate_hz} Hz for {run.duration_s:.1f} s: "
+            f"{run.samples:,} samples{errors} of {processes}{threads} threads; "
+            f"{s.environment.loop} loop.",
+            style="dim",
+        ),
+    ]
+    if s.load is not None:
+        requests = sum(r.requests for r in report.routes)
+        lines.append(
+            Text(
+                f"Load meanwhile: {s.load.connections} connections, "
+                f"{requests / s.load.wall_s if s.load.wall_s else 0:,.0f} responses/s; "
+                "latency measured over HTTP.",
+                style="dim",
+            )
+        )
+        lines.append(_client_line(s.load, requests))
+    if report.not_run:
+        lines.append(
+            Text(
+                f"Not checked from samples ({len(report.not_run)} rules need an in-process run, "
+                f"`perfaudit profile`, or load): {', '.join(sorted(report.not_run))}.",
+                style="dim",
+            )
         )
     if s.stopped_early:
         lines.append(_stopped(s.stopped_early))
@@ -197,24 +245,27 @@ def _latency_cells(lat: LatencySummary | None, *, with_p99_9: bool) -> list[str]
     return [f"{v:.2f}" for v in values]
 
 
-def _hotspots_table(hotspots: tuple[Hotspot, ...], console: Console) -> Table:
-    table = _table("Hotspots (share of profiled request time, all routes)", console)
+def _hotspots_table(hotspots: tuple[Hotspot, ...], console: Console, sampled: bool) -> Table:
+    title = "share of sampled request time" if sampled else "share of profiled request time"
+    table = _table(f"Hotspots ({title}, all routes)", console)
     table.add_column("Function", overflow="fold", max_width=28)
     table.add_column("Location", overflow="fold", max_width=36)
     table.add_column("Owner")
     table.add_column("Self", justify="right")
     table.add_column("Cum", justify="right")
-    table.add_column("Calls/req", justify="right")
+    if not sampled:  # samples count no calls
+        table.add_column("Calls/req", justify="right")
     for h in hotspots[:HOTSPOTS_SHOWN]:
         style = "bold" if h.owner == "app" else ""
         where = h.file if h.file == "<built-in>" else f"{h.file}:{h.line}"
+        cells = [h.self_share, h.cumulative_share]
+        calls = [] if sampled else [f"{h.calls_per_request:.1f}"]
         table.add_row(
             Text(h.function, style=style),
             escape(where),
             h.owner,
-            f"{h.self_share:.1%}",
-            f"{h.cumulative_share:.1%}",
-            f"{h.calls_per_request:.1f}",
+            *(f"{share:.1%}" for share in cells),
+            *calls,
         )
     return table
 

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,14 +60,17 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_server(
-    app: str = "tests.integration.load_target:app", *extra_args: str
+    app: str = "tests.integration.load_target:app",
+    *extra_args: str,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[LiveServer]:
     port = free_port()
     command = [
         sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
         "--no-access-log", "--log-level", "warning", *extra_args,
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL)
+    environ = {**os.environ, **(env or {})}
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, env=environ)
     server = LiveServer(process, port)
     try:
         _wait_until_listening(server)
