@@ -137,7 +137,8 @@ def _attach_header(report: Report, run: SamplingRun) -> Group:
         Text.assemble(("perfaudit attach ", "bold"), (s.target, "bold cyan")),
         Text(
             f"{run.tool} on PID {run.pid} at {run.rate_hz} Hz for {run.duration_s:.1f} s: "
-            f"{run.samples:,} samples{errors} of {processes}{threads} threads; "
+            f"{run.samples:,} samples{errors} of {processes}{threads} "
+            f"thread{'s' if threads != 1 else ''}; "
             f"{s.environment.loop} loop.",
             style="dim",
         ),
