@@ -11,8 +11,8 @@
    `--nonblocking`; the modes alternate within each round (order rotating) and each ratio to
    `none` is taken per round before the median (DESIGN §2, "Noise"). Goal: ≥ 0.97.
 
-    .venv/bin/python benchmarks/pyspy_parse.py          # --rounds 5 --seconds 3
-    .venv/bin/python benchmarks/pyspy_parse.py --skip-overhead
+    .venv/bin/python benchmarks/attach_cost.py          # --rounds 5 --seconds 3
+    .venv/bin/python benchmarks/attach_cost.py --skip-overhead
 """
 
 from __future__ import annotations
