@@ -80,7 +80,7 @@ class RecordOptions:
     idle: bool = True
     # Read the target without stopping it for each sample. Stopping cost a uvicorn
     # hello-world 5–8% of its throughput at 100 Hz here, not stopping ≈ 0
-    # (benchmarks/pyspy_parse.py); a stack read mid-change may be torn, and py-spy counts
+    # (benchmarks/attach_cost.py); a stack read mid-change may be torn, and py-spy counts
     # the ones it cannot read in SamplingRun.errors.
     nonblocking: bool = True
 
