@@ -79,7 +79,10 @@ def test_local_run_measures_every_target(server: LiveServer) -> None:
         assert len(tally.durations_s) == tally.requests
     # Locust rounds to whole milliseconds here: a 20 ms sleep never reads below 19 ms.
     assert min(sleep.durations_s) >= 0.019
-    assert (result.engine, result.processes, result.resolution_ms) == ("locust", 1, 1.0)
+    assert (result.engine, result.processes) == ("locust", 1)
+    # 1 ms below 100 ms; a busy machine can push a response past 100 ms, where Locust
+    # keeps two significant digits (10 ms steps).
+    assert result.resolution_ms in (1.0, 10.0)
     assert result.wall_s > 0
     assert result.cpu_s > 0
     assert result.stopped_early == ""
