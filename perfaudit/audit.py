@@ -68,6 +68,9 @@ class ProfileOptions:
     profile_requests: int | None = None
     loop: str = "asyncio"  # or "uvloop"
     probes: bool = True
+    # Requests built by the caller (`perfaudit ci`: a body and headers per route); when
+    # given, `routes`, `method`, `data`, `form` and `headers` are not read.
+    request_specs: tuple[RequestSpec, ...] = ()
 
     def settings(self) -> RunSettings:
         return RunSettings(
@@ -99,7 +102,7 @@ class ProfileOptions:
 
 def profile_app(options: ProfileOptions, *, progress: Progress | None = None) -> Session:
     options.check()
-    requests = build_requests(
+    requests = list(options.request_specs) or build_requests(
         options.routes,
         method=options.method,
         data=options.data,
