@@ -67,7 +67,15 @@ def test_nothing_imports_the_cli() -> None:
 @pytest.mark.parametrize(
     ("dependency", "homes"),
     [
-        ("rich", ("render/terminal.py", "cli/console.py")),
+        (
+            "rich",
+            (
+                "render/terminal.py",
+                "render/compare.py",
+                "render/verdict_terminal.py",
+                "cli/console.py",
+            ),
+        ),
         ("cProfile", ("capture/tracing.py",)),
         ("typer", ("cli/",)),
         ("aiohttp", ("load/engine.py",)),
