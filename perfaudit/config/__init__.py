@@ -1,0 +1,51 @@
+"""The `perfaudit ci` config: `load_config(path)` returns a typed, validated `CiConfig`."""
+
+from perfaudit.config.load import (
+    CONFIG_NAMES,
+    check_budget_routes,
+    find_config,
+    load_config,
+    unmatched_budget_routes,
+)
+from perfaudit.config.model import (
+    AppTarget,
+    Budget,
+    Budgets,
+    CiConfig,
+    IgnoreRule,
+    Origin,
+    PidTarget,
+    Regression,
+    RegressionMetric,
+    Reports,
+    RouteBudget,
+    RouteConfig,
+    Scenario,
+    SpawnTarget,
+    TargetConfig,
+    UrlTarget,
+)
+
+__all__ = [
+    "CONFIG_NAMES",
+    "AppTarget",
+    "Budget",
+    "Budgets",
+    "CiConfig",
+    "IgnoreRule",
+    "Origin",
+    "PidTarget",
+    "Regression",
+    "RegressionMetric",
+    "Reports",
+    "RouteBudget",
+    "RouteConfig",
+    "Scenario",
+    "SpawnTarget",
+    "TargetConfig",
+    "UrlTarget",
+    "check_budget_routes",
+    "find_config",
+    "load_config",
+    "unmatched_budget_routes",
+]
