@@ -33,6 +33,12 @@ class Change:
     regressed: bool
     improved: bool
     note: str = ""  # e.g. "too few samples to judge (12 < 30)"
+    # False when no test was run (too few samples, none saved, throughput's one value per
+    # run): ratio is then only informational and ci_low == ci_high == ratio (NaN when a
+    # side has no value at all).
+    judged: bool = True
+    baseline_samples: int = 0  # latency samples each side had (0 for throughput)
+    current_samples: int = 0
 
 
 @dataclass(frozen=True, slots=True)

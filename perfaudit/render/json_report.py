@@ -13,8 +13,12 @@ from perfaudit.analysis.report import REPORT_SCHEMA_VERSION, Report, RouteSummar
 from perfaudit.analysis.signature import median_ms
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.fileio import atomic_write
-from perfaudit.model import LoadSummary, RouteProbe, Session
+from perfaudit.model import LoadSummary, RouteMeasurement, RouteProbe, Session
 from perfaudit.model.codec import to_jsonable
+
+# Raw latencies kept per route (for baselines and `perfaudit compare`): enough for a rank
+# test and a bootstrap, while a long `--duration` run does not write megabytes.
+SAMPLES_KEPT = 20_000
 
 
 def report_to_dict(report: Report) -> dict[str, Any]:
@@ -39,7 +43,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "load": _load(session.load),
         "sampling": _sampling(report),
         "stopped_early": session.stopped_early or None,
-        "routes": [_route(r) for r in report.routes],
+        "routes": _routes(report),
         "hotspots": [asdict(h) for h in report.hotspots],
         "route_hotspots": {
             route: [asdict(h) for h in spots] for route, spots in report.route_hotspots.items()
@@ -113,7 +117,33 @@ def _latency(summary: LatencySummary | None) -> dict[str, float] | None:
     return {k: round(v, 4) for k, v in asdict(summary).items()} if summary else None
 
 
-def _route(route: RouteSummary) -> dict[str, Any]:
+def _routes(report: Report) -> list[dict[str, Any]]:
+    measurements = {f"{m.route.method} {m.route.template}": m for m in report.session.measurements}
+    return [_route(r, measurements) for r in report.routes]
+
+
+def kept_samples_ms(durations_s: tuple[float, ...], limit: int = SAMPLES_KEPT) -> list[float]:
+    """Every latency in ms (3 decimals: a microsecond), sorted; beyond `limit`, an evenly
+    spaced subset of the sorted samples, both extremes kept, so quantiles are preserved."""
+    ordered = sorted(round(d * 1000.0, 3) for d in durations_s)
+    n = len(ordered)
+    if n <= limit:
+        return ordered
+    step = (n - 1) / (limit - 1)
+    return [ordered[round(i * step)] for i in range(limit)]
+
+
+def _samples(measurement: RouteMeasurement | None) -> dict[str, Any]:
+    durations = measurement.durations_s if measurement else ()
+    kept = kept_samples_ms(durations)
+    return {
+        "latency_samples_ms": kept,
+        "latency_samples_kept": len(kept),
+        "latency_samples_total": len(durations),
+    }
+
+
+def _route(route: RouteSummary, measurements: dict[str, RouteMeasurement]) -> dict[str, Any]:
     return {
         "method": route.method,
         "path": route.path,
@@ -129,6 +159,8 @@ def _route(route: RouteSummary) -> dict[str, Any]:
         "background_ms": round(route.background_ms, 4) if route.background_ms else None,
         "error_sample": to_jsonable(route.error_sample),
         "completed": route.completed,
+        # Last: a long array that people reading the file scroll past.
+        **_samples(measurements.get(route.label)),
     }
 
 

@@ -1,0 +1,68 @@
+"""What a comparison needs from a report: the part of a saved JSON report (or of a live
+one) that baselines and `perfaudit compare` read. Not a Session: a report is derived data,
+and only these facts are read back from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class SavedRoute:
+    method: str
+    path: str
+    requests: int
+    errors: int
+    throughput_rps: float
+    latency_ms: dict[str, float]  # p50, p95, mean… as the report wrote them; {} when null
+    # Raw per-request latencies (ms), sorted. Empty when the report predates them. When the
+    # report kept a subset (`samples_total` > len), it is an evenly spaced one of the sorted
+    # samples, so quantiles hold.
+    samples_ms: tuple[float, ...] = ()
+    samples_total: int = 0
+
+    @property
+    def label(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True, slots=True)
+class SavedHotspot:
+    function: str
+    file: str
+    line: int
+    owner: str
+    self_share: float
+    cumulative_share: float
+    route: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedFinding:
+    id: str
+    severity: str
+    title: str
+    route: str | None
+    function: str | None  # location.function; None when the finding has no location
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None, str | None]:
+        """What makes a finding "the same" across runs: lines move, titles carry numbers."""
+        return (self.id, self.route, self.function)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedReport:
+    source: str  # the file it was read from, or "current run"
+    target: str
+    mode: str
+    tool_version: str
+    routes: tuple[SavedRoute, ...]
+    hotspots: tuple[SavedHotspot, ...] = ()
+    route_hotspots: dict[str, tuple[SavedHotspot, ...]] = field(default_factory=dict)
+    findings: tuple[SavedFinding, ...] = ()
+
+    def route(self, label: str) -> SavedRoute | None:
+        return next((r for r in self.routes if r.label == label), None)
