@@ -62,6 +62,9 @@ class AttachOptions:
     subprocesses: bool = False
     native: bool = False
     app: AppSpec | None = None
+    # A load plan built by the caller (`perfaudit ci`: bodies, headers and weights per
+    # route); when given, `load` and `connections` are not read.
+    plan: LoadPlan | None = None
 
     def check(self) -> None:
         if (self.pid is None) == (self.spawn is None):
@@ -113,12 +116,13 @@ def _record_while_loading(
         subprocesses=options.subprocesses,
         native=options.native,
     )
-    if not options.load:
+    if not options.load and options.plan is None:
         return _record_alone(record_options, progress), None
     recorder = _Recorder(record_options)
     recorder.start()
     try:
-        load = run_http_load(LoadOptions(_plan(options)), progress=progress)
+        plan = options.plan or _plan(options)
+        load = run_http_load(LoadOptions(plan), progress=progress)
     finally:
         recorder.finish(stop_now=True)
     return recorder.result(), load
@@ -231,7 +235,7 @@ def _session(
         settings=RunSettings(
             requests=None,
             duration_s=options.duration_s,
-            concurrency=options.connections if options.load else 0,
+            concurrency=load.settings.concurrency if load else 0,
             warmup=0,
             timeout_s=load.settings.timeout_s if load else 0.0,
             profile_requests=0,

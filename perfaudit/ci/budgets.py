@@ -7,69 +7,82 @@ findings the config does not ignore.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 
 from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.report import RouteSummary
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.analysis.verdict import Check
-
-# Budget key → the LatencySummary field it limits (upper bounds, milliseconds).
-LATENCY_LIMITS = {
-    "p50_ms": "p50",
-    "p90_ms": "p90",
-    "p95_ms": "p95",
-    "p99_ms": "p99",
-    "max_ms": "max",
-    "mean_ms": "mean",
-}
-Limits = Mapping[str, float]
+from perfaudit.config import Budget, RouteBudget
 
 
-def route_checks(scenario: str, route: RouteSummary, limits: Limits) -> list[Check]:
-    """Every limit in `limits` (global and route's merged) for one measured route."""
+def route_checks(scenario: str, route: RouteSummary, budget: Budget) -> list[Check]:
+    """Every limit `budget` sets (the route's own over the global ones), for one route."""
     checks = [
         _latency_check(scenario, route, key, limit, route.latency_ms)
-        for key, limit in limits.items()
-        if key in LATENCY_LIMITS
+        for key, limit in budget.latency_limits()
     ]
-    if "min_rps" in limits:
-        checks.append(_rps_check(scenario, route, limits["min_rps"]))
-    if "max_error_rate" in limits:
-        checks.append(_error_check(scenario, route, limits["max_error_rate"]))
+    if budget.min_rps is not None:
+        checks.append(_rps_check(scenario, route, budget.min_rps))
+    if budget.max_error_rate is not None:
+        checks.append(_error_check(scenario, route, budget.max_error_rate))
     return checks
 
 
 def _latency_check(
     scenario: str, route: RouteSummary, key: str, limit: float, latency: LatencySummary | None
 ) -> Check:
-    label = LATENCY_LIMITS[key]
+    label = key.removesuffix("_ms")  # "p95_ms" limits LatencySummary.p95
     name = f"{route.label} {label} ≤ {limit:g} ms"
     if latency is None:
-        return Check(scenario, name, "budget", route.label, False, "no successful request",
-                     f"≤ {limit:g} ms", "The route answered nothing to measure.")  # fmt: skip
+        return Check(
+            scenario,
+            name,
+            "budget",
+            route.label,
+            False,
+            "no successful request",
+            f"≤ {limit:g} ms",
+            "The route answered nothing to measure.",
+        )
     value = float(getattr(latency, label))
     passed = value <= limit
     detail = "" if passed else f"{label} is {value / limit:.2f}× its budget."
-    return Check(scenario, name, "budget", route.label, passed, f"{value:.1f} ms",
-                 f"≤ {limit:g} ms", detail)  # fmt: skip
+    return Check(
+        scenario, name, "budget", route.label, passed, f"{value:.1f} ms", f"≤ {limit:g} ms", detail
+    )
 
 
 def _rps_check(scenario: str, route: RouteSummary, limit: float) -> Check:
     value = route.throughput_rps
     passed = value >= limit
     detail = "" if passed else f"{value:.1f} requests/s is below the {limit:g} asked for."
-    return Check(scenario, f"{route.label} ≥ {limit:g} requests/s", "budget", route.label,
-                 passed, f"{value:,.1f} req/s", f"≥ {limit:g} req/s", detail)  # fmt: skip
+    return Check(
+        scenario,
+        f"{route.label} ≥ {limit:g} requests/s",
+        "budget",
+        route.label,
+        passed,
+        f"{value:,.1f} req/s",
+        f"≥ {limit:g} req/s",
+        detail,
+    )
 
 
 def _error_check(scenario: str, route: RouteSummary, limit: float) -> Check:
     rate = route.errors / route.requests if route.requests else 1.0
     passed = rate <= limit
     detail = "" if passed else _error_detail(route)
-    return Check(scenario, f"{route.label} error rate ≤ {limit:.1%}", "errors", route.label,
-                 passed, f"{rate:.1%} ({route.errors} of {route.requests})", f"≤ {limit:.1%}",
-                 detail)  # fmt: skip
+    return Check(
+        scenario,
+        f"{route.label} error rate ≤ {limit:.1%}",
+        "errors",
+        route.label,
+        passed,
+        f"{rate:.1%} ({route.errors} of {route.requests})",
+        f"≤ {limit:.1%}",
+        detail,
+    )
 
 
 def _error_detail(route: RouteSummary) -> str:
@@ -93,17 +106,29 @@ def findings_check(scenario: str, findings: Sequence[Finding], max_severity: Sev
         first = above[0]
         where = f" in {first.route}" if first.route else ""
         detail = f"{first.id}{where}: {first.title}."
-    return Check(scenario, f"findings ≤ {max_severity.label}", "findings", None, not above,
-                 measured, f"≤ {max_severity.label}", detail)  # fmt: skip
+    return Check(
+        scenario,
+        f"findings ≤ {max_severity.label}",
+        "findings",
+        None,
+        not above,
+        measured,
+        f"≤ {max_severity.label}",
+        detail,
+    )
 
 
-def merged_limits(global_limits: Limits, route_limits: Limits | None) -> dict[str, float]:
-    """The route's own limits over the global ones, key by key."""
-    return {**global_limits, **(route_limits or {})}
-
-
-def unmatched_budget_routes(budget_routes: Iterable[str], measured: Iterable[str]) -> list[str]:
-    """Budget keys ("GET /orders/{id}") that name no measured route: a typo, or a route the
-    scenarios never drive. Reported, so a budget never passes by not being checked."""
-    seen = set(measured)
-    return [route for route in budget_routes if route not in seen]
+def unmeasured_budget(scenario: str, budget: RouteBudget) -> Check:
+    """A budget naming no measured route fails: a typo or a stale config must never pass
+    by not being checked."""
+    return Check(
+        scenario,
+        f"budget for {budget.route} applies to a measured route",
+        "budget",
+        budget.route,
+        False,
+        "route not measured",
+        "a measured route",
+        f"{budget.origin}: no scenario measured {budget.route}; fix the route "
+        "template or add it to a scenario.",
+    )

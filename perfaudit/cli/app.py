@@ -80,6 +80,7 @@ def guarded(action: Callable[[], T]) -> T:
 def main() -> None:
     from perfaudit.cli import (  # noqa: F401  (register commands)
         attach_cmd,
+        ci_cmd,
         compare_cmd,
         load_cmd,
         profile_cmd,

@@ -1,0 +1,91 @@
+"""One scenario measured on the config's target: in-process (profile), over HTTP (a live
+URL, or a server started for the run), or a live PID sampled with py-spy while loaded."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from perfaudit.config import (
+    AppTarget,
+    PidTarget,
+    Scenario,
+    SpawnTarget,
+    TargetConfig,
+    UrlTarget,
+)
+from perfaudit.model import Session
+from perfaudit.progress import Progress
+
+# A PID scenario bounded by a request count records at most this long.
+ATTACH_CAP_S = 120.0
+
+
+@dataclass(frozen=True, slots=True)
+class Live:
+    """Where a live target answers, and its PID when perfaudit may sample it."""
+
+    url: str
+    pid: int | None = None
+
+
+@contextlib.contextmanager
+def live_target(target: TargetConfig) -> Iterator[Live | None]:
+    """For the whole run: nothing in-process, the URL, or a server started and stopped."""
+    if isinstance(target, AppTarget):
+        yield None
+    elif isinstance(target, UrlTarget):
+        yield Live(target.url)
+    elif isinstance(target, PidTarget):
+        yield Live(target.url, target.pid)
+    else:
+        assert isinstance(target, SpawnTarget)
+        from perfaudit.target.spawn import spawned_server
+
+        with spawned_server(target.command, target.url) as server:
+            yield Live(target.url, server.pid)
+
+
+def measure(
+    target: TargetConfig, live: Live | None, scenario: Scenario, progress: Progress
+) -> Session:
+    if isinstance(target, AppTarget):
+        return _in_process(target, scenario, progress)
+    assert live is not None
+    if live.pid is None:
+        from perfaudit.http_load import LoadOptions, run_http_load
+
+        return run_http_load(LoadOptions(scenario.load_plan(live.url)), progress=progress)
+    return _attached(live, scenario, progress)
+
+
+def _in_process(target: AppTarget, scenario: Scenario, progress: Progress) -> Session:
+    from perfaudit.audit import ProfileOptions, profile_app
+
+    options = ProfileOptions(
+        target=target.app,
+        factory=target.factory,
+        app_dir=target.app_dir,
+        lifespan=target.lifespan,
+        requests=scenario.requests,
+        duration_s=scenario.duration_s,
+        concurrency=scenario.concurrency,
+        warmup=scenario.warmup,
+        timeout_s=scenario.timeout_s,
+        request_specs=scenario.request_specs(),
+    )
+    return profile_app(options, progress=progress)
+
+
+def _attached(live: Live, scenario: Scenario, progress: Progress) -> Session:
+    from perfaudit.attach import AttachOptions, run_attach
+
+    assert live.pid is not None
+    options = AttachOptions(
+        pid=live.pid,
+        url=live.url,
+        plan=scenario.load_plan(live.url),
+        duration_s=scenario.duration_s or ATTACH_CAP_S,
+    )
+    return run_attach(options, progress=progress)

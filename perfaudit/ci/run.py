@@ -1,0 +1,353 @@
+"""`perfaudit ci` as a library call: measure every scenario of a config, judge each report
+against the budgets and (when there is one) a baseline, and return the Verdict with the
+JSON document that records it all.
+
+Nothing here decides how results look; render/ shows the Verdict. A run interrupted by
+Ctrl-C keeps the scenarios measured so far (the interrupted one included, partial) and
+judges them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from perfaudit import __version__
+from perfaudit.analysis.baseline import saved_from_report
+from perfaudit.analysis.comparison import compare_reports, new_findings
+from perfaudit.analysis.findings import Finding
+from perfaudit.analysis.regression import JudgeOptions
+from perfaudit.analysis.report import Report, build_report
+from perfaudit.analysis.verdict import Change, Check, ScenarioResult, Verdict
+from perfaudit.ci.budgets import findings_check, route_checks, unmeasured_budget
+from perfaudit.ci.measure import Live, live_target, measure
+from perfaudit.config import CiConfig, Scenario, unmatched_budget_routes
+from perfaudit.errors import UsageError
+from perfaudit.formats.report_json import ReportFormatError, parse_report
+from perfaudit.model.saved_report import SavedReport
+from perfaudit.progress import NoProgress, Progress
+from perfaudit.render.json_report import report_to_dict
+
+CI_DOCUMENT_MODE = "ci"
+
+
+@dataclass(frozen=True, slots=True)
+class CiRun:
+    verdict: Verdict
+    document: dict[str, Any]  # the JSON report of the whole run (`--json`, baselines)
+    interrupted: bool
+
+
+def run_ci(
+    config: CiConfig, *, baseline: Path | None = None, progress: Progress | None = None
+) -> CiRun:
+    """Measure and judge. `baseline` overrides the config's; a missing baseline file named
+    only in the config is a note (the first run has none), one named by the user an error."""
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    baselines, notes = _baselines(config, baseline)
+    results: list[ScenarioResult] = []
+    interrupted = False
+    with live_target(config.target) as live:
+        for scenario in config.scenarios:
+            result, interrupted = _scenario(config, scenario, live, baselines, progress)
+            results.append(result)
+            if interrupted:
+                notes = (*notes, "Interrupted: partial results.")
+                break
+    results = _with_unmeasured_budgets(config, results)
+    verdict = Verdict(tuple(results), _baseline_label(config, baseline, baselines), notes)
+    return CiRun(verdict, ci_document(config, verdict, started_at), interrupted)
+
+
+def _scenario(
+    config: CiConfig,
+    scenario: Scenario,
+    live: Live | None,
+    baselines: dict[str, SavedReport] | None,
+    progress: Progress | None,
+) -> tuple[ScenarioResult, bool]:
+    """Measured and judged. A regression must show twice: on a shared machine the same
+    code can drift by far more than the samples' own noise between two runs, so a
+    scenario that regressed is measured once more, and only what regresses again fails."""
+    first = _measured(config, scenario, live, progress)
+    result = _judged(config, scenario.name, first, baselines)
+    if _interrupted(first) or not _regressed(result):
+        return result, _interrupted(first)
+    second = _measured(config, scenario, live, progress)
+    again = _judged(config, scenario.name, second, baselines)
+    confirmed = {c.route for c in again.checks if c.kind == "regression" and not c.passed}
+    checks = tuple(
+        c if c.kind != "regression" or c.passed or c.route in confirmed else _unconfirmed(c)
+        for c in result.checks
+    )
+    return replace(result, checks=checks), _interrupted(second)
+
+
+def _measured(
+    config: CiConfig, scenario: Scenario, live: Live | None, progress: Progress | None
+) -> Report:
+    return build_report(measure(config.target, live, scenario, progress or NoProgress()))
+
+
+def _interrupted(report: Report) -> bool:
+    reason = report.session.stopped_early
+    return "interrupted" in reason or "Ctrl-C" in reason
+
+
+def _regressed(result: ScenarioResult) -> bool:
+    return any(c.kind == "regression" and not c.passed for c in result.checks)
+
+
+def _unconfirmed(check: Check) -> Check:
+    return replace(
+        check,
+        passed=True,
+        detail="Slower than the baseline in the first run, not in a second run of the "
+        "scenario: machine noise, not counted.",
+    )
+
+
+def _judged(
+    config: CiConfig, name: str, report: Report, baselines: dict[str, SavedReport] | None
+) -> ScenarioResult:
+    kept, ignored = _split_ignored(config, report.findings)
+    report = replace(report, findings=tuple(kept))
+    checks = [
+        check
+        for route in report.routes
+        for check in route_checks(name, route, config.budgets.for_route(route.label))
+    ]
+    if config.budgets.overall.max_severity is not None:
+        checks.append(findings_check(name, kept, config.budgets.overall.max_severity))
+    result = ScenarioResult(name, report, tuple(checks), ignored_findings=tuple(ignored))
+    base = _baseline_for(baselines, name)
+    return _against_baseline(config, result, base) if base else result
+
+
+def _split_ignored(
+    config: CiConfig, findings: Sequence[Finding]
+) -> tuple[list[Finding], list[tuple[Finding, str]]]:
+    kept: list[Finding] = []
+    ignored: list[tuple[Finding, str]] = []
+    for finding in findings:
+        reason = config.ignore_reason(finding.id, finding.route)
+        if reason is None:
+            kept.append(finding)
+        else:
+            ignored.append((finding, reason))
+    return kept, ignored
+
+
+def _against_baseline(
+    config: CiConfig, result: ScenarioResult, baseline: SavedReport
+) -> ScenarioResult:
+    regression = config.regression
+    options = JudgeOptions(
+        metric=regression.metric.removesuffix("_ms"),
+        min_effect=regression.min_effect,
+        confidence=regression.confidence,
+    )
+    comparison = compare_reports(baseline, saved_from_report(result.report), options)
+    checks = [
+        _regression_check(result.name, change, regression.min_effect)
+        for change in comparison.latency
+    ]
+    return replace(
+        result,
+        checks=(*result.checks, *checks),
+        changes=(*comparison.latency, *comparison.throughput),
+        new_findings=new_findings(baseline, result.report),
+    )
+
+
+def _regression_check(scenario: str, change: Change, min_effect: float) -> Check:
+    metric = change.metric.removesuffix("_ms")
+    measured = (
+        f"{change.ratio - 1:+.0%} ({change.confidence:.0%} CI "
+        f"{change.ci_low - 1:+.0%} … {change.ci_high - 1:+.0%})"
+        if not change.note
+        else change.note
+    )
+    detail = ""
+    if change.regressed:
+        detail = (
+            f"{metric} went from {change.baseline:.1f} ms to {change.current:.1f} ms; the "
+            f"whole {change.confidence:.0%} interval is beyond +{min_effect:.0%}."
+        )
+    return Check(
+        scenario,
+        f"{change.route} {metric} no slower than the baseline",
+        "regression",
+        change.route,
+        not change.regressed,
+        measured,
+        f"< +{min_effect:.0%}",
+        detail,
+    )
+
+
+def _with_unmeasured_budgets(
+    config: CiConfig, results: list[ScenarioResult]
+) -> list[ScenarioResult]:
+    """A budget for a route no scenario measured fails (on the first scenario's list), so a
+    typo never passes silently. Not checked when the run was cut short."""
+    if not results or len(results) < len(config.scenarios):
+        return results
+    measured = [route.label for r in results for route in r.report.routes]
+    unmatched = unmatched_budget_routes(config, measured)
+    if not unmatched:
+        return results
+    first = results[0]
+    extra = tuple(unmeasured_budget(first.name, budget) for budget in unmatched)
+    return [replace(first, checks=(*first.checks, *extra)), *results[1:]]
+
+
+# --- baselines --------------------------------------------------------------------------
+
+
+def _baselines(
+    config: CiConfig, override: Path | None
+) -> tuple[dict[str, SavedReport] | None, tuple[str, ...]]:
+    """Scenario name → its baseline report ("" → one report for every scenario)."""
+    path = override or config.baseline
+    if path is None:
+        return None, ()
+    if not path.exists():
+        if override is not None:
+            raise UsageError(
+                f"The baseline {path} does not exist.",
+                remedy="Write one with `perfaudit baseline update`, or check the path.",
+            )
+        return None, (f"No baseline at {path} yet: write one with `perfaudit baseline update`.",)
+    return read_baselines(path), ()
+
+
+def read_baselines(path: Path) -> dict[str, SavedReport]:
+    """A `perfaudit ci` document (one report per scenario) or any perfaudit JSON report."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict) and data.get("mode") == CI_DOCUMENT_MODE:
+            return {
+                str(item["name"]): parse_report(item["report"], source=f"{path} [{item['name']}]")
+                for item in data["scenarios"]
+            }
+        return {"": parse_report(data, source=str(path))}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(
+            f"Cannot read the baseline {path}: {exc}.",
+            remedy="Check the path, or write a new baseline.",
+        ) from None
+    except (ReportFormatError, KeyError, TypeError) as exc:
+        raise UsageError(
+            f"The baseline {path} is not a perfaudit report: {exc}.",
+            remedy="Write a new one with `perfaudit baseline update`.",
+        ) from None
+
+
+def _baseline_for(baselines: dict[str, SavedReport] | None, scenario: str) -> SavedReport | None:
+    if baselines is None:
+        return None
+    return baselines.get(scenario) or baselines.get("")
+
+
+def _baseline_label(
+    config: CiConfig, override: Path | None, baselines: dict[str, SavedReport] | None
+) -> str | None:
+    path = override or config.baseline
+    return str(path) if path is not None and baselines is not None else None
+
+
+# --- the JSON document ------------------------------------------------------------------
+
+
+def ci_document(config: CiConfig, verdict: Verdict, started_at: str) -> dict[str, Any]:
+    """Report-shaped at the top (routes, hotspots and findings of every scenario, each with
+    its scenario's name), each scenario's whole report under `scenarios`, and the verdict."""
+    scenarios: list[dict[str, Any]] = [
+        {"name": s.name, "report": report_to_dict(s.report)} for s in verdict.scenarios
+    ]
+    first = scenarios[0]["report"] if scenarios else {}
+    return {
+        "schema_version": 1,
+        "tool": {"name": "perfaudit", "version": __version__},
+        "target": _target_label(config),
+        "mode": CI_DOCUMENT_MODE,
+        "started_at": started_at,
+        "environment": first.get("environment", {}),
+        "routes": _tagged(scenarios, "routes"),
+        "hotspots": _tagged(scenarios, "hotspots"),
+        "findings": _tagged(scenarios, "findings"),
+        "scenarios": scenarios,
+        "verdict": _verdict_dict(verdict),
+    }
+
+
+def _tagged(scenarios: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    return [{**item, "scenario": s["name"]} for s in scenarios for item in s["report"][key]]
+
+
+def _target_label(config: CiConfig) -> str:
+    target = config.target
+    for attribute in ("app", "url", "command"):
+        value = getattr(target, attribute, None)
+        if value:
+            return str(value)
+    return str(getattr(target, "pid", ""))
+
+
+def _verdict_dict(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "passed": verdict.passed,
+        "baseline": verdict.baseline,
+        "checks": [_check_dict(check) for check in verdict.checks],
+        "changes": [
+            {"scenario": s.name, **_change_dict(change)}
+            for s in verdict.scenarios
+            for change in s.changes
+        ],
+        "new_findings": [
+            {"scenario": s.name, "id": f.id, "route": f.route, "severity": f.severity.label}
+            for s in verdict.scenarios
+            for f in s.new_findings
+        ],
+        "ignored_findings": [
+            {"scenario": s.name, "id": f.id, "route": f.route, "reason": reason}
+            for s in verdict.scenarios
+            for f, reason in s.ignored_findings
+        ],
+        "notes": list(verdict.notes),
+    }
+
+
+def _check_dict(check: Check) -> dict[str, Any]:
+    return {
+        "scenario": check.scenario,
+        "name": check.name,
+        "kind": check.kind,
+        "route": check.route,
+        "passed": check.passed,
+        "measured": check.measured,
+        "limit": check.limit,
+        "detail": check.detail,
+    }
+
+
+def _change_dict(change: Change) -> dict[str, Any]:
+    return {
+        "route": change.route,
+        "metric": change.metric,
+        "baseline": round(change.baseline, 4),
+        "current": round(change.current, 4),
+        "ratio": round(change.ratio, 4),
+        "ci_low": round(change.ci_low, 4),
+        "ci_high": round(change.ci_high, 4),
+        "confidence": change.confidence,
+        "p_value": change.p_value,
+        "regressed": change.regressed,
+        "improved": change.improved,
+        "note": change.note,
+    }
