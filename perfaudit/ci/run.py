@@ -9,30 +9,25 @@ judges them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from perfaudit import __version__
 from perfaudit.analysis.baseline import saved_from_report
 from perfaudit.analysis.comparison import compare_reports, new_findings
 from perfaudit.analysis.findings import Finding
 from perfaudit.analysis.regression import JudgeOptions
 from perfaudit.analysis.report import Report, build_report
 from perfaudit.analysis.verdict import Change, Check, ScenarioResult, Verdict
+from perfaudit.ci.baselines import Baselines, baseline_for, baseline_label, load_baselines
 from perfaudit.ci.budgets import findings_check, route_checks, unmeasured_budget
+from perfaudit.ci.document import ci_document
 from perfaudit.ci.measure import Live, live_target, measure
 from perfaudit.config import CiConfig, Scenario, unmatched_budget_routes
-from perfaudit.errors import UsageError
-from perfaudit.formats.report_json import ReportFormatError, parse_report
 from perfaudit.model.saved_report import SavedReport
 from perfaudit.progress import NoProgress, Progress
-from perfaudit.render.json_report import report_to_dict
-
-CI_DOCUMENT_MODE = "ci"
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +43,7 @@ def run_ci(
     """Measure and judge. `baseline` overrides the config's; a missing baseline file named
     only in the config is a note (the first run has none), one named by the user an error."""
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    baselines, notes = _baselines(config, baseline)
+    baselines, notes = load_baselines(config, baseline)
     results: list[ScenarioResult] = []
     interrupted = False
     with live_target(config.target) as live:
@@ -59,7 +54,7 @@ def run_ci(
                 notes = (*notes, "Interrupted: partial results.")
                 break
     results = _with_unmeasured_budgets(config, results)
-    verdict = Verdict(tuple(results), _baseline_label(config, baseline, baselines), notes)
+    verdict = Verdict(tuple(results), baseline_label(config, baseline, baselines), notes)
     return CiRun(verdict, ci_document(config, verdict, started_at), interrupted)
 
 
@@ -67,7 +62,7 @@ def _scenario(
     config: CiConfig,
     scenario: Scenario,
     live: Live | None,
-    baselines: dict[str, SavedReport] | None,
+    baselines: Baselines | None,
     progress: Progress | None,
 ) -> tuple[ScenarioResult, bool]:
     """Measured and judged. A regression must show twice: on a shared machine the same
@@ -112,7 +107,7 @@ def _unconfirmed(check: Check) -> Check:
 
 
 def _judged(
-    config: CiConfig, name: str, report: Report, baselines: dict[str, SavedReport] | None
+    config: CiConfig, name: str, report: Report, baselines: Baselines | None
 ) -> ScenarioResult:
     kept, ignored = _split_ignored(config, report.findings)
     report = replace(report, findings=tuple(kept))
@@ -124,7 +119,7 @@ def _judged(
     if config.budgets.overall.max_severity is not None:
         checks.append(findings_check(name, kept, config.budgets.overall.max_severity))
     result = ScenarioResult(name, report, tuple(checks), ignored_findings=tuple(ignored))
-    base = _baseline_for(baselines, name)
+    base = baseline_for(baselines, name)
     return _against_baseline(config, result, base) if base else result
 
 
@@ -204,150 +199,3 @@ def _with_unmeasured_budgets(
     first = results[0]
     extra = tuple(unmeasured_budget(first.name, budget) for budget in unmatched)
     return [replace(first, checks=(*first.checks, *extra)), *results[1:]]
-
-
-# --- baselines --------------------------------------------------------------------------
-
-
-def _baselines(
-    config: CiConfig, override: Path | None
-) -> tuple[dict[str, SavedReport] | None, tuple[str, ...]]:
-    """Scenario name → its baseline report ("" → one report for every scenario)."""
-    path = override or config.baseline
-    if path is None:
-        return None, ()
-    if not path.exists():
-        if override is not None:
-            raise UsageError(
-                f"The baseline {path} does not exist.",
-                remedy="Write one with `perfaudit baseline update`, or check the path.",
-            )
-        return None, (f"No baseline at {path} yet: write one with `perfaudit baseline update`.",)
-    return read_baselines(path), ()
-
-
-def read_baselines(path: Path) -> dict[str, SavedReport]:
-    """A `perfaudit ci` document (one report per scenario) or any perfaudit JSON report."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if isinstance(data, dict) and data.get("mode") == CI_DOCUMENT_MODE:
-            return {
-                str(item["name"]): parse_report(item["report"], source=f"{path} [{item['name']}]")
-                for item in data["scenarios"]
-            }
-        return {"": parse_report(data, source=str(path))}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(
-            f"Cannot read the baseline {path}: {exc}.",
-            remedy="Check the path, or write a new baseline.",
-        ) from None
-    except (ReportFormatError, KeyError, TypeError) as exc:
-        raise UsageError(
-            f"The baseline {path} is not a perfaudit report: {exc}.",
-            remedy="Write a new one with `perfaudit baseline update`.",
-        ) from None
-
-
-def _baseline_for(baselines: dict[str, SavedReport] | None, scenario: str) -> SavedReport | None:
-    if baselines is None:
-        return None
-    return baselines.get(scenario) or baselines.get("")
-
-
-def _baseline_label(
-    config: CiConfig, override: Path | None, baselines: dict[str, SavedReport] | None
-) -> str | None:
-    path = override or config.baseline
-    return str(path) if path is not None and baselines is not None else None
-
-
-# --- the JSON document ------------------------------------------------------------------
-
-
-def ci_document(config: CiConfig, verdict: Verdict, started_at: str) -> dict[str, Any]:
-    """Report-shaped at the top (routes, hotspots and findings of every scenario, each with
-    its scenario's name), each scenario's whole report under `scenarios`, and the verdict."""
-    scenarios: list[dict[str, Any]] = [
-        {"name": s.name, "report": report_to_dict(s.report)} for s in verdict.scenarios
-    ]
-    first = scenarios[0]["report"] if scenarios else {}
-    return {
-        "schema_version": 1,
-        "tool": {"name": "perfaudit", "version": __version__},
-        "target": _target_label(config),
-        "mode": CI_DOCUMENT_MODE,
-        "started_at": started_at,
-        "environment": first.get("environment", {}),
-        "routes": _tagged(scenarios, "routes"),
-        "hotspots": _tagged(scenarios, "hotspots"),
-        "findings": _tagged(scenarios, "findings"),
-        "scenarios": scenarios,
-        "verdict": _verdict_dict(verdict),
-    }
-
-
-def _tagged(scenarios: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
-    return [{**item, "scenario": s["name"]} for s in scenarios for item in s["report"][key]]
-
-
-def _target_label(config: CiConfig) -> str:
-    target = config.target
-    for attribute in ("app", "url", "command"):
-        value = getattr(target, attribute, None)
-        if value:
-            return str(value)
-    return str(getattr(target, "pid", ""))
-
-
-def _verdict_dict(verdict: Verdict) -> dict[str, Any]:
-    return {
-        "passed": verdict.passed,
-        "baseline": verdict.baseline,
-        "checks": [_check_dict(check) for check in verdict.checks],
-        "changes": [
-            {"scenario": s.name, **_change_dict(change)}
-            for s in verdict.scenarios
-            for change in s.changes
-        ],
-        "new_findings": [
-            {"scenario": s.name, "id": f.id, "route": f.route, "severity": f.severity.label}
-            for s in verdict.scenarios
-            for f in s.new_findings
-        ],
-        "ignored_findings": [
-            {"scenario": s.name, "id": f.id, "route": f.route, "reason": reason}
-            for s in verdict.scenarios
-            for f, reason in s.ignored_findings
-        ],
-        "notes": list(verdict.notes),
-    }
-
-
-def _check_dict(check: Check) -> dict[str, Any]:
-    return {
-        "scenario": check.scenario,
-        "name": check.name,
-        "kind": check.kind,
-        "route": check.route,
-        "passed": check.passed,
-        "measured": check.measured,
-        "limit": check.limit,
-        "detail": check.detail,
-    }
-
-
-def _change_dict(change: Change) -> dict[str, Any]:
-    return {
-        "route": change.route,
-        "metric": change.metric,
-        "baseline": round(change.baseline, 4),
-        "current": round(change.current, 4),
-        "ratio": round(change.ratio, 4),
-        "ci_low": round(change.ci_low, 4),
-        "ci_high": round(change.ci_high, 4),
-        "confidence": change.confidence,
-        "p_value": change.p_value,
-        "regressed": change.regressed,
-        "improved": change.improved,
-        "note": change.note,
-    }

@@ -201,7 +201,7 @@ def _measured_document(config: CiConfig, quiet: bool) -> bytes:
 
 
 def _promoted(source: Path) -> bytes:
-    from perfaudit.ci.run import read_baselines
+    from perfaudit.ci.baselines import read_baselines
 
     read_baselines(source)  # a clear error now, not at the next `perfaudit ci`
     return source.read_bytes()
