@@ -17,6 +17,8 @@ import pytest
 import yaml
 from junitparser import JUnitXml
 
+from tests.integration.live_server import free_port, live_server
+
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github" / "workflows" / "perfaudit.yml"
@@ -153,3 +155,67 @@ def test_the_github_workflow_calls_only_options_that_exist() -> None:
         help_text = cli(*command, "--help").stdout
         missing = {option for option in options if option not in help_text}
         assert not missing, f"perfaudit {' '.join(command)} has no {missing}"
+
+
+def test_a_spawned_server_is_driven_over_http(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "perfaudit.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "target": {
+                    "spawn": f"{sys.executable} -m uvicorn sample_apps.orders:app --port {port}",
+                    "url": f"http://127.0.0.1:{port}",
+                },
+                "scenarios": [
+                    {
+                        "name": "orders",
+                        "duration": 2,
+                        "concurrency": 4,
+                        "routes": [
+                            {"path": "/orders/1", "weight": 3},
+                            {"path": "/orders", "method": "POST", "body": {"sku": "A1", "qty": 2}},
+                        ],
+                    }
+                ],
+                "budgets": {"routes": {"GET /orders/1": {"max_error_rate": 0}}},
+            }
+        ),
+        encoding="utf-8",
+    )
+    report = tmp_path / "r.json"
+    result = cli("ci", "--config", str(config), "-q", "--json", str(report))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    (scenario,) = json.loads(report.read_text())["scenarios"]
+    routes = {f"{r['method']} {r['path']}": r for r in scenario["report"]["routes"]}
+    assert routes["GET /orders/1"]["requests"] > 3 * routes["POST /orders"]["requests"] / 2
+    assert routes["POST /orders"]["status_counts"] == {"201": routes["POST /orders"]["requests"]}
+
+
+def test_a_pid_target_is_sampled_while_loaded(tmp_path: Path) -> None:
+    with live_server("sample_apps.logs:app") as server:
+        config = tmp_path / "perfaudit.yaml"
+        config.write_text(
+            yaml.safe_dump(
+                {
+                    "target": {"pid": server.process.pid, "url": server.url},
+                    "scenarios": [
+                        {
+                            "name": "logs",
+                            "duration": 2,
+                            "concurrency": 8,
+                            "routes": ["/errors/count"],
+                        }
+                    ],
+                    "budgets": {"global": {"max_severity": "medium"}},
+                }
+            ),
+            encoding="utf-8",
+        )
+        report = tmp_path / "r.json"
+        result = cli("ci", "--config", str(config), "-q", "--json", str(report))
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    document = json.loads(report.read_text())
+    assert document["scenarios"][0]["report"]["mode"] == "attach"
+    (gate,) = [c for c in document["verdict"]["checks"] if c["kind"] == "findings"]
+    assert not gate["passed"] and "event-loop-blocked" in gate["measured"]
