@@ -86,6 +86,7 @@ def main() -> None:
         profile_cmd,
         report_cmd,
         rules_cmd,
+        view_cmd,
     )
 
     try:

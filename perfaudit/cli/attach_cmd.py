@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
-from perfaudit.cli.options import FailOn, JsonPath, PstatsPath
+from perfaudit.cli.options import CollapsedPath, FailOn, JsonPath, PstatsPath, SpeedscopePath
 
 
 @app.command()
@@ -65,6 +65,8 @@ def attach(
     ),
     json_path: JsonPath = None,
     pstats_path: PstatsPath = None,
+    speedscope_path: SpeedscopePath = None,
+    collapsed_path: CollapsedPath = None,
     session_path: Annotated[
         Path | None,
         typer.Option("--save-session", help="Save the raw session, to re-render it later."),
@@ -104,6 +106,8 @@ def attach(
             pstats_path=pstats_path,
             session_path=session_path,
             fail_on=threshold,
+            speedscope_path=speedscope_path,
+            collapsed_path=collapsed_path,
         )
         # The load engine and py-spy both name Ctrl-C when it ended their part early.
         return EXIT_INTERRUPTED if "Ctrl-C" in session.stopped_early else code

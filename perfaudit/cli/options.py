@@ -11,6 +11,14 @@ JsonPath = Annotated[Path | None, typer.Option("--json", help="Write the JSON re
 PstatsPath = Annotated[
     Path | None, typer.Option("--pstats", help="Write the profile as .pstats (snakeviz, tuna).")
 ]
+SpeedscopePath = Annotated[
+    Path | None,
+    typer.Option("--speedscope", help="Write the stacks as speedscope JSON (speedscope.app)."),
+]
+CollapsedPath = Annotated[
+    Path | None,
+    typer.Option("--collapsed", help="Write collapsed stacks (flamegraph.pl, inferno)."),
+]
 FailOn = Annotated[
     str | None,
     typer.Option("--fail-on", help="Exit 1 if a finding is at least this severe (low…critical)."),

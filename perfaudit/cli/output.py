@@ -4,6 +4,7 @@ exit code."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from perfaudit.analysis.findings import Severity
@@ -29,12 +30,15 @@ def emit_report(
     pstats_path: Path | None = None,
     session_path: Path | None = None,
     fail_on: Severity | None = None,
+    speedscope_path: Path | None = None,
+    collapsed_path: Path | None = None,
 ) -> int:
     from perfaudit.render.terminal import render_terminal
 
     report = build_report(session)
     # Files first: a closed pipe on stdout (`| head`) must not cost the user the report.
-    written, failure = _write_files(report, json_path, pstats_path, session_path)
+    exports = Exports(json_path, pstats_path, session_path, speedscope_path, collapsed_path)
+    written, failure = _write_files(report, exports)
     console = make_console()
     render_terminal(report, console)
     for line in written:
@@ -47,23 +51,44 @@ def emit_report(
     return EXIT_OK
 
 
-def _write_files(
-    report: Report, json_path: Path | None, pstats_path: Path | None, session_path: Path | None
-) -> tuple[list[str], UsageError | None]:
+@dataclass(frozen=True, slots=True)
+class Exports:
+    """The files a reporting command was asked to write (None: not asked)."""
+
+    json: Path | None = None
+    pstats: Path | None = None
+    session: Path | None = None
+    speedscope: Path | None = None
+    collapsed: Path | None = None
+
+
+def _write_files(report: Report, exports: Exports) -> tuple[list[str], UsageError | None]:
     """Write each file asked for (whole or not at all); one failing does not stop the others."""
     from perfaudit.fileio import atomic_write
+    from perfaudit.formats.collapsed import write_collapsed
     from perfaudit.formats.pstats_format import write_pstats
+    from perfaudit.formats.speedscope import write_speedscope
     from perfaudit.render.json_report import write_json
 
     session = report.session
     jobs: list[tuple[Path | None, str, Callable[[Path], None]]] = [
-        (json_path, "JSON report", lambda path: write_json(report, path)),
+        (exports.json, "JSON report", lambda path: write_json(report, path)),
         (
-            pstats_path,
+            exports.pstats,
             "Profile (.pstats, open with snakeviz)",
             lambda path: write_pstats(session.profiles, path),
         ),
-        (session_path, "Session", lambda path: atomic_write(path, session.to_json().encode())),
+        (
+            exports.speedscope,
+            "Stacks (speedscope JSON, open at speedscope.app)",
+            lambda path: write_speedscope(session, path),
+        ),
+        (
+            exports.collapsed,
+            "Stacks (collapsed, for flamegraph.pl or inferno)",
+            lambda path: write_collapsed(session, path),
+        ),
+        (exports.session, "Session", lambda path: atomic_write(path, session.to_json().encode())),
     ]
     written: list[str] = []
     failure: UsageError | None = None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
-from perfaudit.cli.options import FailOn, JsonPath, PstatsPath
+from perfaudit.cli.options import CollapsedPath, FailOn, JsonPath, PstatsPath, SpeedscopePath
 
 
 @app.command(no_args_is_help=True)
@@ -71,6 +71,8 @@ def profile(
     ] = None,
     json_path: JsonPath = None,
     pstats_path: PstatsPath = None,
+    speedscope_path: SpeedscopePath = None,
+    collapsed_path: CollapsedPath = None,
     session_path: Annotated[
         Path | None,
         typer.Option(
@@ -129,6 +131,8 @@ def profile(
             pstats_path=pstats_path,
             session_path=session_path,
             fail_on=threshold,
+            speedscope_path=speedscope_path,
+            collapsed_path=collapsed_path,
         )
         return EXIT_INTERRUPTED if session.stopped_early.startswith("interrupted") else code
 

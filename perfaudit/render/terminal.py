@@ -8,7 +8,6 @@ from typing import Protocol
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
-from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -18,14 +17,21 @@ from perfaudit.analysis.report import Report, RouteSummary
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import LoadSummary, SamplingRun
 
+# Colours that read on dark and on light terminals alike: no yellow or cyan (faint on
+# white), no bright white text without a background (invisible on white).
+ACCENT = "dodger_blue2"  # mid-luminance: readable on black and on white
+WARN = "dark_orange3"
 SEVERITY_STYLE = {
     Severity.CRITICAL: "bold white on red",
     Severity.HIGH: "bold red",
-    Severity.MEDIUM: "yellow",
-    Severity.LOW: "cyan",
+    Severity.MEDIUM: f"bold {WARN}",
+    Severity.LOW: ACCENT,
     Severity.INFO: "dim",
 }
+SEVERITY_STYLE_BY_NAME = {severity.label: style for severity, style in SEVERITY_STYLE.items()}
 HOTSPOTS_SHOWN = 10
+PATH_WIDTH = 28  # longer paths keep their first folder and their file (and its folder)
+EVIDENCE_SHORT = 28  # evidence values up to this long go two to a row, longer ones alone
 # Plain text for pipes, files and NO_COLOR: a dashed rule under the header, nothing else.
 PLAIN_BOX = box.Box("    \n    \n -- \n    \n    \n    \n    \n    \n", ascii=True)
 
@@ -68,7 +74,7 @@ def _header(report: Report) -> Group:
         else f"{s.settings.duration_s:g} s per route"
     )
     lines = [
-        Text.assemble(("perfaudit ", "bold"), (f"{s.mode} {s.target}", "bold cyan")),
+        Text.assemble(("perfaudit ", "bold"), (f"{s.mode} {s.target}", f"bold {ACCENT}")),
         Text(f"Python {env.python} · {versions} · {env.loop} loop", style="dim"),
         Text(
             f"Latency: {load} at concurrency {s.settings.concurrency} after {s.settings.warmup} "
@@ -103,7 +109,7 @@ def _load_header(report: Report, load: LoadSummary) -> Group:
     )
     processes = f" × {load.processes} processes" if load.processes > 1 else ""
     lines = [
-        Text.assemble(("perfaudit load ", "bold"), (s.target, "bold cyan")),
+        Text.assemble(("perfaudit load ", "bold"), (s.target, f"bold {ACCENT}")),
         Text(
             f"Engine: {load.engine} ({load.client}){processes}, {how}, {load.wall_s:.1f} s, "
             f"{requests / load.wall_s if load.wall_s else 0:,.0f} responses/s.",
@@ -116,7 +122,7 @@ def _load_header(report: Report, load: LoadSummary) -> Group:
             Text(
                 f"{load.late:,} requests left late because every connection was busy: "
                 "the server (or -c) could not keep up with the rate.",
-                style="yellow",
+                style=WARN,
             )
         )
     if load.resolution_ms:
@@ -134,7 +140,7 @@ def _attach_header(report: Report, run: SamplingRun) -> Group:
     processes = f"{len(run.processes)} processes, " if len(run.processes) > 1 else ""
     errors = f", {run.errors:,} failed" if run.errors else ""
     lines = [
-        Text.assemble(("perfaudit attach ", "bold"), (s.target, "bold cyan")),
+        Text.assemble(("perfaudit attach ", "bold"), (s.target, f"bold {ACCENT}")),
         Text(
             f"{run.tool} on PID {run.pid} at {run.rate_hz} Hz for {run.duration_s:.1f} s: "
             f"{run.samples:,} samples{errors} of {processes}{threads} "
@@ -168,7 +174,7 @@ def _attach_header(report: Report, run: SamplingRun) -> Group:
 
 
 def _stopped(reason: str) -> Text:
-    return Text(f"Stopped early: {reason}. Results below are partial.", style="bold yellow")
+    return Text(f"Stopped early: {reason}. Results below are partial.", style=f"bold {WARN}")
 
 
 def _client_line(load: LoadSummary, requests: int) -> Text:
@@ -182,7 +188,7 @@ def _client_line(load: LoadSummary, requests: int) -> Text:
         return Text(
             text + " The client is near its limit: these figures may be the engine's, not the "
             "server's. Add --processes or machines (--engine locust).",
-            style="bold yellow",
+            style=f"bold {WARN}",
         )
     return Text(text, style="dim")
 
@@ -198,6 +204,11 @@ def _uncorrected_table(routes: tuple[RouteSummary, ...], console: Console) -> Ta
         cells += [f"{v:.2f}" for v in (u.p50, u.p99, u.p99_9)] if u else ["-"] * 3
         table.add_row(escape(r.label), *cells)
     return table
+
+
+def table(title: str, console: Console) -> Table:
+    """A report table: box lines on a colour terminal, a plain dashed header otherwise."""
+    return _table(title, console)
 
 
 def _table(title: str, console: Console) -> Table:
@@ -249,8 +260,8 @@ def _latency_cells(lat: LatencySummary | None, *, with_p99_9: bool) -> list[str]
 def _hotspots_table(hotspots: tuple[Hotspot, ...], console: Console, sampled: bool) -> Table:
     title = "share of sampled request time" if sampled else "share of profiled request time"
     table = _table(f"Hotspots ({title}, all routes)", console)
-    table.add_column("Function", overflow="fold", max_width=28)
-    table.add_column("Location", overflow="fold", max_width=36)
+    table.add_column("Function", overflow="fold", max_width=22)
+    table.add_column("Location", overflow="fold", max_width=PATH_WIDTH + 6)
     table.add_column("Owner")
     table.add_column("Self", justify="right")
     table.add_column("Cum", justify="right")
@@ -258,7 +269,7 @@ def _hotspots_table(hotspots: tuple[Hotspot, ...], console: Console, sampled: bo
         table.add_column("Calls/req", justify="right")
     for h in hotspots[:HOTSPOTS_SHOWN]:
         style = "bold" if h.owner == "app" else ""
-        where = h.file if h.file == "<built-in>" else f"{h.file}:{h.line}"
+        where = h.file if h.file == "<built-in>" else f"{short_path(h.file)}:{h.line}"
         cells = [h.self_share, h.cumulative_share]
         calls = [] if sampled else [f"{h.calls_per_request:.1f}"]
         table.add_row(
@@ -271,36 +282,105 @@ def _hotspots_table(hotspots: tuple[Hotspot, ...], console: Console, sampled: bo
     return table
 
 
+def short_path(path: str, width: int = PATH_WIDTH) -> str:
+    """`path` as is when it fits, else its first folder, "…" and its file (with the file's
+    folder when that fits): the package and the file stay recognisable, and the line
+    number stays on the table's row."""
+    parts = path.split("/")
+    if len(path) <= width or len(parts) < 3:
+        return path
+    shorter = "/".join([parts[0], "…", *parts[-2:]])
+    return shorter if len(parts) > 3 and len(shorter) <= width else f"{parts[0]}/…/{parts[-1]}"
+
+
+def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
+    console.print(_findings(findings))
+
+
 def _findings(findings: tuple[Finding, ...]) -> Group:
     if not findings:
         return Group(
             Text("Findings: none. Nothing stands out in this run.", style="bold green"), Text("")
         )
-    parts: list[RenderableType] = [Text("Findings (most important first)", style="bold")]
+    parts: list[RenderableType] = [_top_finding(findings[0]), Text("")]
+    parts.append(Text("Findings (most important first)", style="bold"))
     for number, finding in enumerate(findings, 1):
-        parts.extend(_finding(number, finding))
+        parts.append(_finding(number, finding))
     return Group(*parts)
 
 
-def _finding(number: int, f: Finding) -> list[RenderableType]:
+def _top_finding(f: Finding) -> Text:
+    """One line that answers "what do I fix first": where, and what it would save."""
+    text = Text.assemble(
+        ("Fix first: ", "bold"),
+        (f.severity.label.upper(), SEVERITY_STYLE[f.severity]),
+        (f" {f.id}", "bold"),
+    )
+    if f.route:
+        text.append(f" in {f.route}")
+    if f.location:
+        text.append(f" at {_location(f)}", style=ACCENT)
+    if f.estimated_gain:
+        gain = f.estimated_gain
+        text.append(f", up to {gain.latency_ms:.1f} ms per request ({gain.share:.0%})", "green")
+    return text
+
+
+def _finding(number: int, f: Finding) -> Group:
     head = Text.assemble(
-        (f"{number}. ", "bold"),
-        (f"{f.severity.label.upper():<6}", SEVERITY_STYLE[f.severity]),
-        (f" {f.id}  ", "bold"),
+        (f"{f.severity.label.upper():<8}", SEVERITY_STYLE[f.severity]),
+        (f"{f.id}  ", "bold"),
         f.title,
     )
-    body = []
+    body: list[RenderableType] = [head]
     if f.location:
-        body.append(Text(f"at {f.location}", style="cyan"))
+        body.append(Text(f"at {_location(f)}", style=ACCENT))
     if f.evidence:
-        shown = ", ".join(f"{k}={_fmt(v)}" for k, v in f.evidence.items())
-        body.append(Text(f"evidence: {shown}", style="dim"))
+        body.append(_evidence(f.evidence))
     body.append(Text(f"→ {f.suggestion}"))
     if f.estimated_gain:
         gain = f.estimated_gain
         saved = f"expected gain: up to {gain.latency_ms:.1f} ms per request ({gain.share:.0%})"
         body.append(Text(saved, style="green"))
-    return [head, Padding(Group(*body), (0, 0, 1, 3))]
+    # The number in a column of its own, so wrapped lines stay under the text they continue.
+    row = Table.grid(padding=(0, 1, 0, 0))
+    row.add_column(justify="right", no_wrap=True)
+    row.add_column()
+    row.add_row(Text(f"{number}.", style="bold"), Group(*body))
+    return Group(row, Text(""))
+
+
+def _location(f: Finding) -> str:
+    loc = f.location
+    assert loc is not None
+    return f"{short_path(loc.file)}:{loc.line} in {loc.function}"
+
+
+def _evidence(evidence: dict[str, float | int | str]) -> Group:
+    """Evidence as aligned `name  value` pairs: short values two to a row, long ones (a
+    source line, a stack) on rows of their own, their names in the same column."""
+    shown = [(key, _fmt(value)) for key, value in evidence.items()]
+    key_width = max(len(key) for key, _ in shown)
+    short = [pair for pair in shown if len(pair[1]) <= EVIDENCE_SHORT]
+    long = [pair for pair in shown if len(pair[1]) > EVIDENCE_SHORT]
+    pairs = _grid(2, key_width)  # the first names' column as wide as the long rows' one
+    for i in range(0, len(short), 2):
+        cells = [cell for pair in short[i : i + 2] for cell in pair]
+        pairs.add_row(*cells, *[""] * (4 - len(cells)))
+    lines = _grid(1, key_width)
+    for key, value in long:
+        lines.add_row(key, Text(value, overflow="fold"))
+    return Group(*(grid for grid in (pairs, lines) if grid.row_count))
+
+
+def _grid(pairs: int, key_width: int) -> Table:
+    grid = Table.grid(padding=(0, 2, 0, 0))
+    grid.add_column(style="dim", no_wrap=True, min_width=key_width)
+    grid.add_column()
+    if pairs > 1:
+        grid.add_column(style="dim", no_wrap=True)
+        grid.add_column()
+    return grid
 
 
 def _skipped(report: Report) -> Group:
@@ -331,7 +411,7 @@ def render_rules(rules: list[RuleText], console: Console) -> None:
 
 
 def render_rule(rule: RuleText, console: Console) -> None:
-    console.print(Text.assemble((rule.id, "bold cyan"), "  ", (rule.title, "bold")))
+    console.print(Text.assemble((rule.id, f"bold {ACCENT}"), "  ", (rule.title, "bold")))
     for paragraph in rule.explanation.split("\n\n"):
         console.print(Text(paragraph))
         console.print()

@@ -219,3 +219,56 @@ def test_write_json_failure_keeps_the_old_file_and_no_temp(
 
     assert target.read_text(encoding="utf-8") == '{"old": true}'
     assert os.listdir(tmp_path) == ["report.json"]
+
+
+# Terminal polish: the top finding at a glance, evidence aligned, short paths, colours
+
+
+def test_the_top_finding_is_one_line_above_the_list() -> None:
+    report = make_report()
+    top = report.findings[0]
+
+    out = flat(render(report, Console(file=StringIO(), width=100)))
+
+    glance = out.split("Fix first: ")[1].split("Findings (most important first)")[0]
+    assert glance.startswith(f"{top.severity.label.upper()} {top.id}")
+    assert "app/pricing.py:12 in tariff_table" in glance
+    assert out.index("Fix first:") < out.index("Findings (most important first)")
+
+
+def test_evidence_names_line_up_in_columns() -> None:
+    out = render(make_report(), Console(file=StringIO(), width=100))
+    [finding] = [f for f in make_report().findings if f.id == "cpu-hotspot"]
+    names = list(finding.evidence)
+
+    rows = [line for line in out.splitlines() if line.strip().startswith(tuple(names))]
+    starts = {len(line) - len(line.lstrip()) for line in rows}
+    assert len(starts) == 1  # every row's first name in one column
+    assert not any(f"{name}=" in out for name in names)
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("app/pricing.py", "app/pricing.py"),
+        ("fastapi/dependencies/utils.py", "fastapi/…/utils.py"),
+        ("starlette/middleware/base.py", "starlette/middleware/base.py"),
+        ("shop/services/pricing/tariffs/tables.py", "shop/…/tariffs/tables.py"),
+    ],
+)
+def test_long_paths_keep_their_package_and_file(path: str, shown: str) -> None:
+    from perfaudit.render.terminal import short_path
+
+    assert short_path(path) == shown
+
+
+def test_colours_read_on_light_terminals_too() -> None:
+    from perfaudit.render.terminal import SEVERITY_STYLE
+
+    console = Console(file=StringIO(), width=100, force_terminal=True, color_system="truecolor")
+    render(make_report(), console)
+
+    styles = " ".join(SEVERITY_STYLE.values())
+    assert "yellow" not in styles and "cyan" not in styles
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "\x1b[33m" not in out and "\x1b[36m" not in out  # no ANSI yellow or cyan

@@ -1,0 +1,193 @@
+"""Stacks with weights: what speedscope and collapsed-stack files hold, and what the call
+tree of `perfaudit view` is drawn from.
+
+An attach session has real stacks (py-spy's samples). An in-process session has pstats
+records only (functions and caller edges), so its stacks are *reconstructed* the way
+snakeviz and gprof2dot draw a call graph: walk down from the roots, giving each callee the
+caller's share of the callee's cumulative time along that edge. Two paths through the same
+function are merged in pstats, so a reconstructed stack can join a caller and a callee that
+never met in one request, and recursive paths collapse onto their first level.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import pairwise
+
+from perfaudit.model import (
+    CallerStats,
+    FunctionId,
+    FunctionStats,
+    RouteKey,
+    RouteProfile,
+    SamplingRun,
+    Session,
+    ThreadSamples,
+)
+
+Owner = Callable[[str, str], str]  # (file, function name) → "app" | "framework" | …
+MICROSECOND = 1e-6
+# A reconstructed path lighter than this is dropped: it would round to no weight at all,
+# and the walk would otherwise visit every one of a large graph's paths.
+MIN_WEIGHT_US = 1.0
+MAX_DEPTH = 256
+
+
+class ProfileFormatError(ValueError):
+    """The file is not a profile of the kind it claims (or seems) to be."""
+
+
+@dataclass(frozen=True, slots=True)
+class WeightedStack:
+    frames: tuple[FunctionId, ...]  # root first, as collapsed files and speedscope list them
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class StackGroup:
+    """The stacks of one route, thread or profile."""
+
+    name: str
+    unit: str  # "samples" | "microseconds" | "none" (a foreign file's counts)
+    seconds_per_unit: float | None  # None when the unit is not time
+    stacks: tuple[WeightedStack, ...]
+    owners: dict[FunctionId, str] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(stack.weight for stack in self.stacks)
+
+
+def session_stacks(session: Session) -> tuple[StackGroup, ...]:
+    """Real stacks per thread for an attach session, else stacks rebuilt per route."""
+    if session.sampling is not None:
+        return sampled_stacks(session.sampling)
+    return tuple(reconstructed_stacks(profile) for profile in session.profiles)
+
+
+def sampled_stacks(run: SamplingRun) -> tuple[StackGroup, ...]:
+    several = len(run.processes) > 1
+    return tuple(
+        _thread_group(thread, f"process {process.pid} · " if several else "", run.rate_hz)
+        for process in run.processes
+        for thread in process.threads
+        if thread.samples
+    )
+
+
+def _thread_group(thread: ThreadSamples, prefix: str, rate_hz: int) -> StackGroup:
+    owners: dict[FunctionId, str] = {}
+    stacks = []
+    for stack in thread.stacks:
+        ids = []
+        for frame in reversed(stack.frames):  # SampledStack is innermost first
+            fid = FunctionId(frame.file, frame.line, frame.function)
+            owners.setdefault(fid, frame.owner)
+            ids.append(fid)
+        stacks.append(WeightedStack(tuple(ids), stack.samples))
+    label = f" ({thread.name or thread.role})" if thread.name or thread.role else ""
+    return StackGroup(
+        name=f"{prefix}thread {thread.thread_id}{label}",
+        unit="samples",
+        seconds_per_unit=1 / rate_hz if rate_hz > 0 else None,
+        stacks=tuple(stacks),
+        owners=owners,
+    )
+
+
+def reconstructed_stacks(profile: RouteProfile) -> StackGroup:
+    functions = {fn.function: fn for fn in profile.functions}
+    # caller → (callee, the callee's cumulative seconds under that caller)
+    callees: dict[FunctionId, list[tuple[FunctionId, float]]] = defaultdict(list)
+    for fn in profile.functions:
+        for edge in fn.callers:
+            if edge.caller in functions and edge.caller != fn.function:
+                callees[edge.caller].append((fn.function, edge.cumulative_s))
+    walk = _Walk(functions, callees)
+    for root in _roots(profile.functions, functions):
+        walk.visit((root.function,), root.cumulative_s / MICROSECOND)
+    return StackGroup(
+        name=str(profile.route),
+        unit="microseconds",
+        seconds_per_unit=MICROSECOND,
+        stacks=tuple(walk.stacks()),
+        owners={fn.function: fn.owner for fn in profile.functions},
+    )
+
+
+def _roots(
+    every: tuple[FunctionStats, ...], functions: dict[FunctionId, FunctionStats]
+) -> list[FunctionStats]:
+    """Functions no recorded function called (the profiler's first frames)."""
+    return [
+        fn
+        for fn in every
+        if not any(edge.caller in functions and edge.caller != fn.function for edge in fn.callers)
+    ]
+
+
+@dataclass
+class _Walk:
+    functions: dict[FunctionId, FunctionStats]
+    callees: dict[FunctionId, list[tuple[FunctionId, float]]]
+    weights: dict[tuple[FunctionId, ...], float] = field(default_factory=dict)
+
+    def visit(self, path: tuple[FunctionId, ...], weight_us: float) -> None:
+        fn = self.functions[path[-1]]
+        # This path's part of the function: its share of the function's cumulative time.
+        share = weight_us / (fn.cumulative_s / MICROSECOND) if fn.cumulative_s > 0 else 0.0
+        self.weights[path] = self.weights.get(path, 0.0) + fn.self_s / MICROSECOND * share
+        if len(path) >= MAX_DEPTH:
+            return
+        for child, cumulative_s in self.callees.get(path[-1], ()):
+            child_us = cumulative_s / MICROSECOND * share
+            if child not in path and child_us >= MIN_WEIGHT_US:
+                self.visit((*path, child), child_us)
+
+    def stacks(self) -> Iterator[WeightedStack]:
+        for path, weight in self.weights.items():
+            rounded = round(weight)  # integer weights: flamegraph.pl reads counts
+            if rounded > 0:
+                yield WeightedStack(path, rounded)
+
+
+def profile_of(group: StackGroup, owner: Owner) -> RouteProfile:
+    """The pstats-shaped profile of some stacks: a function's self time is the weight of
+    the stacks it ends, its cumulative time that of the stacks it is on (once per stack,
+    however deep it recurses). Stacks count no calls."""
+    scale = group.seconds_per_unit or 1.0
+    leaf: dict[FunctionId, float] = defaultdict(float)
+    on_stack: dict[FunctionId, float] = defaultdict(float)
+    edges: dict[tuple[FunctionId, FunctionId], float] = defaultdict(float)
+    for stack in group.stacks:
+        if not stack.frames:
+            continue
+        leaf[stack.frames[-1]] += stack.weight
+        for fid in set(stack.frames):  # once per stack, however deep it recurses
+            on_stack[fid] += stack.weight
+        for pair in set(pairwise(stack.frames)):
+            edges[pair] += stack.weight
+    callers: dict[FunctionId, list[CallerStats]] = defaultdict(list)
+    for (caller, callee), weight in edges.items():
+        callers[callee].append(CallerStats(caller, 0, 0, 0.0, weight * scale))
+    functions = tuple(
+        FunctionStats(
+            function=fid,
+            owner=group.owners.get(fid) or owner(fid.file, fid.name),
+            calls=0,
+            primitive_calls=0,
+            self_s=leaf[fid] * scale,
+            cumulative_s=weight * scale,
+            callers=tuple(callers[fid]),
+        )
+        for fid, weight in sorted(on_stack.items(), key=lambda item: -item[1])
+    )
+    return RouteProfile(
+        route=RouteKey("", group.name),
+        profiler=group.unit,
+        requests=0,
+        request_time_s=group.total * scale,
+        functions=functions,
+    )
