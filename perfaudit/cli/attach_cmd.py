@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
-from perfaudit.cli.options import CollapsedPath, FailOn, JsonPath, PstatsPath, SpeedscopePath
+from perfaudit.cli.options import (
+    CollapsedPath,
+    FailOn,
+    HtmlPath,
+    JsonPath,
+    PstatsPath,
+    SessionPath,
+    SpeedscopePath,
+)
 
 
 @app.command()
@@ -64,13 +72,11 @@ def attach(
         "."
     ),
     json_path: JsonPath = None,
+    html_path: HtmlPath = None,
     pstats_path: PstatsPath = None,
     speedscope_path: SpeedscopePath = None,
     collapsed_path: CollapsedPath = None,
-    session_path: Annotated[
-        Path | None,
-        typer.Option("--save-session", help="Save the raw session, to re-render it later."),
-    ] = None,
+    session_path: SessionPath = None,
     fail_on: FailOn = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress line.")] = False,
 ) -> None:
@@ -80,7 +86,7 @@ def attach(
     def run() -> int:
         from perfaudit.attach import AppSpec, AttachOptions, run_attach
         from perfaudit.cli.console import RichProgress, error_console
-        from perfaudit.cli.output import emit_report, parse_fail_on
+        from perfaudit.cli.output import Exports, emit_report, parse_fail_on
 
         threshold = parse_fail_on(fail_on)
         options = AttachOptions(
@@ -100,15 +106,15 @@ def attach(
         else:
             with RichProgress(error_console()) as progress:
                 session = run_attach(options, progress=progress)
-        code = emit_report(
-            session,
-            json_path=json_path,
-            pstats_path=pstats_path,
-            session_path=session_path,
-            fail_on=threshold,
-            speedscope_path=speedscope_path,
-            collapsed_path=collapsed_path,
+        exports = Exports(
+            json=json_path,
+            pstats=pstats_path,
+            session=session_path,
+            speedscope=speedscope_path,
+            collapsed=collapsed_path,
+            html=html_path,
         )
+        code = emit_report(session, exports=exports, fail_on=threshold)
         # The load engine and py-spy both name Ctrl-C when it ended their part early.
         return EXIT_INTERRUPTED if "Ctrl-C" in session.stopped_early else code
 

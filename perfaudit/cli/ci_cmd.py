@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
+from perfaudit.cli.options import HtmlPath
 from perfaudit.errors import EXIT_FAILED_CHECK, EXIT_OK, UsageError
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ def ci(
     junit_path: Annotated[
         Path | None, typer.Option("--junit", help="Write JUnit XML here (a test per check).")
     ] = None,
+    html_path: HtmlPath = None,
     quiet: Quiet = False,
 ) -> None:
     """Run every scenario of the config, check budgets and the baseline, write the reports;
@@ -66,6 +68,7 @@ def ci(
             json_path=json_path or reports.json,
             markdown_path=markdown_path or reports.markdown,
             junit_path=junit_path or reports.junit,
+            html_path=html_path or reports.html,
         )
         if outcome.interrupted:
             return EXIT_INTERRUPTED
@@ -148,9 +151,11 @@ def _write_reports(
     json_path: Path | None,
     markdown_path: Path | None,
     junit_path: Path | None,
+    html_path: Path | None,
 ) -> None:
     """Each file whole or not at all; one failing does not stop the others."""
     from perfaudit.fileio import atomic_write
+    from perfaudit.render.html import write_ci_html
     from perfaudit.render.junit import write_junit
     from perfaudit.render.markdown import append_step_summary, write_markdown
 
@@ -160,6 +165,7 @@ def _write_reports(
         (json_path, "JSON report", lambda p: atomic_write(p, document)),
         (markdown_path, "Markdown summary", lambda p: write_markdown(verdict, p)),
         (junit_path, "JUnit XML", lambda p: write_junit(verdict, p)),
+        (html_path, "HTML report", lambda p: write_ci_html(verdict, p)),
     ]
     failure: UsageError | None = None
     for path, label, write in jobs:

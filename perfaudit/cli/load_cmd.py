@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
-from perfaudit.cli.options import FailOn, JsonPath
+from perfaudit.cli.options import FailOn, HtmlPath, JsonPath, SessionPath
 
 
 @app.command(no_args_is_help=True)
@@ -81,10 +80,8 @@ def load(
         int, typer.Option("--master-bind-port", help="Locust master: port to listen on.")
     ] = 5557,
     json_path: JsonPath = None,
-    session_path: Annotated[
-        Path | None,
-        typer.Option("--save-session", help="Save the raw session, to re-render it later."),
-    ] = None,
+    html_path: HtmlPath = None,
+    session_path: SessionPath = None,
     fail_on: FailOn = None,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress line.")] = False,
 ) -> None:
@@ -93,7 +90,7 @@ def load(
 
     def run() -> int:
         from perfaudit.cli.console import RichProgress, error_console
-        from perfaudit.cli.output import emit_report, parse_fail_on
+        from perfaudit.cli.output import Exports, emit_report, parse_fail_on
         from perfaudit.http_load import LoadOptions, LocustOptions, run_http_load
         from perfaudit.load.processes import auto_processes
         from perfaudit.load.scenario import LoadPlan
@@ -127,9 +124,8 @@ def load(
         else:
             with RichProgress(error_console()) as progress:
                 session = run_http_load(options, progress=progress)
-        code = emit_report(
-            session, json_path=json_path, session_path=session_path, fail_on=threshold
-        )
+        exports = Exports(json=json_path, session=session_path, html=html_path)
+        code = emit_report(session, exports=exports, fail_on=threshold)
         return EXIT_INTERRUPTED if session.stopped_early.startswith("interrupted") else code
 
     raise typer.Exit(guarded(run))

@@ -19,6 +19,14 @@ CollapsedPath = Annotated[
     Path | None,
     typer.Option("--collapsed", help="Write collapsed stacks (flamegraph.pl, inferno)."),
 ]
+HtmlPath = Annotated[
+    Path | None,
+    typer.Option("--html", help="Write the HTML report (flame graph, histograms) here."),
+]
+SessionPath = Annotated[
+    Path | None,
+    typer.Option("--save-session", help="Save the raw session, to re-render it later."),
+]
 FailOn = Annotated[
     str | None,
     typer.Option("--fail-on", help="Exit 1 if a finding is at least this severe (low…critical)."),

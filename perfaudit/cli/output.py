@@ -24,21 +24,13 @@ def parse_fail_on(text: str | None) -> Severity | None:
 
 
 def emit_report(
-    session: Session,
-    *,
-    json_path: Path | None = None,
-    pstats_path: Path | None = None,
-    session_path: Path | None = None,
-    fail_on: Severity | None = None,
-    speedscope_path: Path | None = None,
-    collapsed_path: Path | None = None,
+    session: Session, *, exports: Exports | None = None, fail_on: Severity | None = None
 ) -> int:
     from perfaudit.render.terminal import render_terminal
 
     report = build_report(session)
     # Files first: a closed pipe on stdout (`| head`) must not cost the user the report.
-    exports = Exports(json_path, pstats_path, session_path, speedscope_path, collapsed_path)
-    written, failure = _write_files(report, exports)
+    written, failure = _write_files(report, exports or Exports())
     console = make_console()
     render_terminal(report, console)
     for line in written:
@@ -60,6 +52,7 @@ class Exports:
     session: Path | None = None
     speedscope: Path | None = None
     collapsed: Path | None = None
+    html: Path | None = None
 
 
 def _write_files(report: Report, exports: Exports) -> tuple[list[str], UsageError | None]:
@@ -68,11 +61,13 @@ def _write_files(report: Report, exports: Exports) -> tuple[list[str], UsageErro
     from perfaudit.formats.collapsed import write_collapsed
     from perfaudit.formats.pstats_format import write_pstats
     from perfaudit.formats.speedscope import write_speedscope
+    from perfaudit.render.html import write_html
     from perfaudit.render.json_report import write_json
 
     session = report.session
     jobs: list[tuple[Path | None, str, Callable[[Path], None]]] = [
         (exports.json, "JSON report", lambda path: write_json(report, path)),
+        (exports.html, "HTML report", lambda path: write_html(report, path)),
         (
             exports.pstats,
             "Profile (.pstats, open with snakeviz)",

@@ -8,7 +8,14 @@ from typing import Annotated
 import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
-from perfaudit.cli.options import CollapsedPath, FailOn, JsonPath, PstatsPath, SpeedscopePath
+from perfaudit.cli.options import (
+    CollapsedPath,
+    FailOn,
+    HtmlPath,
+    JsonPath,
+    PstatsPath,
+    SpeedscopePath,
+)
 
 
 @app.command(no_args_is_help=True)
@@ -70,6 +77,7 @@ def profile(
         ),
     ] = None,
     json_path: JsonPath = None,
+    html_path: HtmlPath = None,
     pstats_path: PstatsPath = None,
     speedscope_path: SpeedscopePath = None,
     collapsed_path: CollapsedPath = None,
@@ -98,7 +106,7 @@ def profile(
         from perfaudit.analysis.findings import Severity
         from perfaudit.audit import ProfileOptions, profile_app
         from perfaudit.cli.console import RichProgress, error_console
-        from perfaudit.cli.output import emit_report, parse_fail_on
+        from perfaudit.cli.output import Exports, emit_report, parse_fail_on
 
         threshold: Severity | None = parse_fail_on(fail_on)
         options = ProfileOptions(
@@ -125,15 +133,15 @@ def profile(
         else:
             with RichProgress(error_console()) as progress:
                 session = profile_app(options, progress=progress)
-        code = emit_report(
-            session,
-            json_path=json_path,
-            pstats_path=pstats_path,
-            session_path=session_path,
-            fail_on=threshold,
-            speedscope_path=speedscope_path,
-            collapsed_path=collapsed_path,
+        exports = Exports(
+            json=json_path,
+            pstats=pstats_path,
+            session=session_path,
+            speedscope=speedscope_path,
+            collapsed=collapsed_path,
+            html=html_path,
         )
+        code = emit_report(session, exports=exports, fail_on=threshold)
         return EXIT_INTERRUPTED if session.stopped_early.startswith("interrupted") else code
 
     raise typer.Exit(guarded(run))

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from perfaudit.cli.app import app, guarded
-from perfaudit.cli.options import FailOn, JsonPath, PstatsPath
+from perfaudit.cli.options import FailOn, HtmlPath, JsonPath, PstatsPath
 
 
 @app.command(no_args_is_help=True)
@@ -17,13 +17,14 @@ def report(
         Path, typer.Argument(help="A session saved with --save-session.", show_default=False)
     ],
     json_path: JsonPath = None,
+    html_path: HtmlPath = None,
     pstats_path: PstatsPath = None,
     fail_on: FailOn = None,
 ) -> None:
     """Re-analyse a saved session and print (or write) its report."""
 
     def run() -> int:
-        from perfaudit.cli.output import emit_report, parse_fail_on
+        from perfaudit.cli.output import Exports, emit_report, parse_fail_on
         from perfaudit.errors import UsageError
         from perfaudit.model import Session, SessionFormatError
 
@@ -39,6 +40,7 @@ def report(
                 f"{session_path} is not a session perfaudit can read: {exc}.",
                 remedy="Pass a file written by --save-session.",
             ) from None
-        return emit_report(session, json_path=json_path, pstats_path=pstats_path, fail_on=threshold)
+        exports = Exports(json=json_path, pstats=pstats_path, html=html_path)
+        return emit_report(session, exports=exports, fail_on=threshold)
 
     raise typer.Exit(guarded(run))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, cast
 import typer
 
 from perfaudit.cli.app import app, guarded
+from perfaudit.cli.options import HtmlPath
 
 if TYPE_CHECKING:
     from perfaudit.formats.profile_files import ProfileFile
@@ -35,6 +36,7 @@ def view(
         str | None,
         typer.Option("--route", help="Show one route (or thread, or profile) of the file."),
     ] = None,
+    html_path: HtmlPath = None,
 ) -> None:
     """Show a saved profile: its hotspots, the call tree of its heaviest path, and its
     findings when perfaudit wrote it."""
@@ -64,9 +66,31 @@ def view(
         )
         findings = build_report(session).findings if session is not None else None
         render_view(viewed, make_console(), options, findings=findings)
+        if html_path is not None:
+            _write_html(viewed, html_path)
         return EXIT_OK
 
     raise typer.Exit(guarded(run))
+
+
+def _write_html(viewed: ProfileFile, path: Path) -> None:
+    from perfaudit.cli.view_html import report_for_html
+    from perfaudit.errors import UsageError
+    from perfaudit.render.html import write_html
+
+    try:
+        write_html(report_for_html(viewed), path)
+    except OSError as exc:
+        raise UsageError(
+            f"Cannot write {exc.filename or path}: {exc.strerror}.",
+            remedy="Choose a path you can write to.",
+        ) from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(
+            f"{viewed.path} cannot be shown as HTML: {exc}.",
+            remedy="Pass a file perfaudit wrote, or a session saved with --save-session.",
+        ) from None
+    typer.echo(f"HTML report: {path}")
 
 
 def _read(path: Path) -> ProfileFile:

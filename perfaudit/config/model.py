@@ -222,7 +222,7 @@ class Reports:
     json: Path | None = None
     markdown: Path | None = None
     junit: Path | None = None
-    html: Path | None = None  # accepted; rendered by a later issue
+    html: Path | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -61,26 +61,26 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def pricing_session(tmp_path_factory: pytest.TempPathFactory) -> Session:
-    """Profiled by the real CLI, in its own process (Playwright's sync API keeps an event
-    loop running in this one)."""
-    path = tmp_path_factory.mktemp("session") / "pricing.session.json"
+def pricing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Session, Path]:
+    """`perfaudit profile … --html` by the real CLI, in its own process (Playwright's sync
+    API keeps an event loop running in this one), with the session kept for variants."""
+    folder = tmp_path_factory.mktemp("pricing")
+    session, html = folder / "pricing.session.json", folder / "pricing.html"
     target = "sample_apps.pricing:app"
-    subprocess.run(
-        [sys.executable, "-m", "perfaudit", "profile", target, *FAST, "--save-session", str(path)],
-        check=True,
-        cwd=REPO,
-        capture_output=True,
-        timeout=180,
-    )
-    return Session.from_json(path.read_text(encoding="utf-8"))
+    command = [sys.executable, "-m", "perfaudit", "profile", target, *FAST]
+    command += ["--save-session", str(session), "--html", str(html)]
+    subprocess.run(command, check=True, cwd=REPO, capture_output=True, timeout=180)
+    return Session.from_json(session.read_text(encoding="utf-8")), html
 
 
 @pytest.fixture(scope="module")
-def pricing_html(pricing_session: Session, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("html") / "pricing.html"
-    write_html(build_report(pricing_session), path)
-    return path
+def pricing_session(pricing_run: tuple[Session, Path]) -> Session:
+    return pricing_run[0]
+
+
+@pytest.fixture(scope="module")
+def pricing_html(pricing_run: tuple[Session, Path]) -> Path:
+    return pricing_run[1]
 
 
 def open_page(browser: Any, path: Path) -> Iterator[Page]:

@@ -149,3 +149,16 @@ def test_a_missing_file_is_a_usage_error(perfaudit: Any, tmp_path: Path) -> None
 
     assert result.code == 2
     assert "Cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["json", "save-session", "pstats", "speedscope", "collapsed"])
+def test_each_kind_renders_as_html(
+    perfaudit: Any, saved: dict[str, Path], tmp_path: Path, kind: str
+) -> None:
+    page = tmp_path / "view.html"
+    result = view(perfaudit, str(saved[kind]), "--html", str(page))
+    assert result.code == 0, result.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "tariff_table" in html  # in the flame graph's data, or the saved findings
+    if kind in ("json", "save-session"):
+        assert "cacheable-call" in html  # findings: re-judged (session) or as saved (report)

@@ -1,0 +1,34 @@
+"""Files are written whole or not at all, with the mode any other file would get."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from perfaudit.fileio import atomic_write
+
+
+def test_a_written_file_has_the_usual_mode(tmp_path: Path) -> None:
+    target = tmp_path / "deep" / "report.html"
+    atomic_write(target, b"<html></html>")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.read_bytes() == b"<html></html>"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "report.json"
+    target.write_text("old", encoding="utf-8")
+
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        atomic_write(target, b"new")
+    assert target.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
