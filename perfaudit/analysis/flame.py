@@ -2,11 +2,10 @@
 
 Attach sessions keep py-spy's stacks: the tree is built from them exactly, a sample at a
 time. In-process sessions keep cProfile's function records, which hold no stacks, only
-caller edges: the tree is rebuilt top-down from the roots, each function's time on a path
-shared among its callees by the time of each callee's edge from it (how snakeviz and
-gprof2dot draw pstats), with cycles cut after one turn (MAX_REPEAT). perfaudit's own
-frames are left out (their callees move up to their caller), and frames under MIN_SHARE
-of the route's time are pruned into their parent, to keep the page small.
+caller edges: the tree is the trie of the stacks `perfaudit.model.rebuilt_stacks` rebuilds
+from them (the same stacks the exports write). perfaudit's own frames are left out (their
+callees move up to their caller), and frames under MIN_SHARE of the route's time are
+pruned into their parent, to keep the page small.
 """
 
 from __future__ import annotations
@@ -17,15 +16,10 @@ from dataclasses import dataclass, field
 
 from perfaudit.analysis.paths import display_function, display_path
 from perfaudit.analysis.sampling import route_stacks
-from perfaudit.model import FunctionId, FunctionStats, RouteProfile, SampledStack, Session
+from perfaudit.model import RouteProfile, SampledStack, Session, rebuilt_stacks, roots
 
 MIN_SHARE = 0.005
 MAX_DEPTH = 128
-# How often one function may be on a rebuilt path. pstats merges every call of a function,
-# so a cycle in its edges is either recursion or one function reached twice on the way
-# down (Starlette's `wrapped_app` wraps both the app and each route): one return into it
-# is drawn, further ones cut.
-MAX_REPEAT = 2
 HIDDEN_OWNERS = frozenset({"perfaudit"})
 ROOT_OWNER = "root"
 
@@ -78,7 +72,7 @@ def route_flames(session: Session, *, min_share: float = MIN_SHARE) -> tuple[Rou
     )
 
 
-# --- Exact: sampled stacks -------------------------------------------------------------
+# --- The tree of stacks ------------------------------------------------------------------
 
 
 @dataclass
@@ -86,24 +80,31 @@ class _Trie:
     name: str
     file: str
     owner: str
-    samples: int = 0
-    lines: dict[int, int] = field(default_factory=lambda: defaultdict(int))
-    children: dict[tuple[str, str], _Trie] = field(default_factory=dict)
+    weight: float = 0.0
+    lines: dict[int, float] = field(default_factory=lambda: defaultdict(float))
+    children: dict[tuple[str, str, int | None], _Trie] = field(default_factory=dict)
 
-    def add(self, frames: list[tuple[str, str, int, str]], samples: int) -> None:
+    def add(self, frames: list[tuple[str, str, int, str]], weight: float, *, by_line: bool) -> None:
+        """One stack (outermost frame first). Frames of one function at different lines
+        are one node for sampled stacks (the line is where it was when sampled), and
+        different functions for rebuilt ones (the line is where it is defined)."""
         node = self
-        node.samples += samples
+        node.weight += weight
         for name, file, line, owner in frames:
-            node = node.children.setdefault((file, name), _Trie(name, file, owner))
-            node.samples += samples
-            node.lines[line] += samples
+            key = (file, name, line if by_line else None)
+            node = node.children.setdefault(key, _Trie(name, file, owner))
+            node.weight += weight
+            node.lines[line] += weight
 
-    def freeze(self, rate_hz: int, floor: int) -> FlameNode:
+    def freeze(self, per_second: float, floor: float) -> FlameNode:
         line = max(self.lines, key=lambda n: self.lines[n]) if self.lines else 0
-        kids = [c.freeze(rate_hz, floor) for c in self.children.values() if c.samples >= floor]
+        kids = [c.freeze(per_second, floor) for c in self.children.values() if c.weight >= floor]
         return FlameNode(
-            self.name, self.file, line, self.owner, self.samples / rate_hz, _by_value(kids)
+            self.name, self.file, line, self.owner, self.weight / per_second, _by_value(kids)
         )
+
+
+# --- Exact: sampled stacks -------------------------------------------------------------
 
 
 def flame_from_stacks(
@@ -122,110 +123,30 @@ def flame_from_stacks(
             for f in reversed(stack.frames)
             if f.owner not in HIDDEN_OWNERS
         ]
-        root.add(frames[:MAX_DEPTH], stack.samples)
-    floor = max(1, round(root.samples * min_share))
+        root.add(frames[:MAX_DEPTH], stack.samples, by_line=False)
+    floor = max(1, round(root.weight * min_share))
     return root.freeze(rate_hz, floor)
 
 
 # --- Rebuilt: cProfile caller edges ----------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _Graph:
-    functions: dict[FunctionId, FunctionStats]
-    callees: dict[FunctionId, list[tuple[FunctionId, float]]]  # caller → (callee, edge s)
-    app_root: str
-    floor_s: float
-
-
 def flame_from_profile(
     profile: RouteProfile, app_root: str, *, min_share: float = MIN_SHARE
 ) -> FlameNode:
+    """The trie of the stacks rebuilt from the profile's caller edges (in seconds)."""
     functions = {fn.function: fn for fn in profile.functions}
-    callees: dict[FunctionId, list[tuple[FunctionId, float]]] = defaultdict(list)
-    for fn in profile.functions:
-        for edge in fn.callers:
-            if edge.caller in functions and edge.caller != fn.function:
-                callees[edge.caller].append((fn.function, edge.cumulative_s))
-    roots = [
-        fid for fid, fn in functions.items() if not any(e.caller in functions for e in fn.callers)
-    ]
-    total = sum(functions[fid].cumulative_s for fid in roots)
-    graph = _Graph(functions, callees, app_root, total * min_share)
-    tops = _merged(
-        [
-            node
-            for fid in roots
-            if functions[fid].cumulative_s >= graph.floor_s
-            for node in _grow(graph, fid, functions[fid].cumulative_s, ())
+    floor_s = sum(fn.cumulative_s for fn in roots(profile)) * min_share
+    root = _Trie(str(profile.route), "", ROOT_OWNER)
+    for path, seconds in rebuilt_stacks(profile, min_weight_s=floor_s, max_depth=MAX_DEPTH):
+        frames = [
+            (display_function(fid.name), display_path(fid.file, app_root), fid.line, fn.owner)
+            for fid in path
+            if (fn := functions[fid]).owner not in HIDDEN_OWNERS
         ]
-    )
-    return FlameNode(str(profile.route), "", 0, ROOT_OWNER, sum(n.value for n in tops), tops)
-
-
-def _grow(
-    graph: _Graph, fid: FunctionId, value: float, path: tuple[FunctionId, ...]
-) -> list[FlameNode]:
-    """The function's node at this path (or, for a hidden function, its children)."""
-    fn = graph.functions[fid]
-    path = (*path, fid)
-    children: list[FlameNode] = []
-    if len(path) < MAX_DEPTH:
-        for callee, share in _shares(graph, fn, value, path):
-            children.extend(_grow(graph, callee, share, path))
-    kids = _merged(children)
-    if fn.owner in HIDDEN_OWNERS:
-        return list(kids)
-    name = display_function(fid.name)
-    shown = display_path(fid.file, graph.app_root)
-    return [FlameNode(name, shown, fid.line, fn.owner, value, kids)]
-
-
-def _shares(
-    graph: _Graph, fn: FunctionStats, value: float, path: tuple[FunctionId, ...]
-) -> list[tuple[FunctionId, float]]:
-    """The function's `value` at this path shared among its callees, by edge time.
-
-    The edges add up to more than the function's time only when it was re-entered
-    through one of them (pstats counts a recursive function's time once, each edge in
-    full): then callees not yet on the path are served first, largest first, and each
-    gets at most what is left, so the re-entry below holds the rest."""
-    if fn.cumulative_s <= 0:
-        return []
-    scale = value / fn.cumulative_s
-    wanted = [
-        (callee, edge_s * scale)
-        for callee, edge_s in graph.callees.get(fn.function, ())
-        if path.count(callee) < MAX_REPEAT
-    ]
-    if sum(share for _, share in wanted) > value:
-        wanted.sort(key=lambda pair: (pair[0] in path, -pair[1]))
-    shares = []
-    left = value
-    for callee, share in wanted:
-        given = min(share, left)
-        left -= given
-        if given >= graph.floor_s:
-            shares.append((callee, given))
-    return shares
-
-
-def _merged(nodes: list[FlameNode]) -> tuple[FlameNode, ...]:
-    """Siblings of the same function (hidden frames lift their callees beside their
-    caller's own) become one node, their values and children summed."""
-    groups: dict[tuple[str, str, int], list[FlameNode]] = {}
-    for node in nodes:
-        groups.setdefault((node.name, node.file, node.line), []).append(node)
-    merged = []
-    for group in groups.values():
-        first = group[0]
-        if len(group) == 1:
-            merged.append(first)
-            continue
-        kids = _merged([kid for node in group for kid in node.children])
-        value = sum(node.value for node in group)
-        merged.append(FlameNode(first.name, first.file, first.line, first.owner, value, kids))
-    return _by_value(merged)
+        if frames:  # a hidden root's own time is left out with it
+            root.add(frames, seconds, by_line=True)
+    return root.freeze(1.0, floor_s)
 
 
 def _by_value(nodes: Iterable[FlameNode]) -> tuple[FlameNode, ...]:

@@ -2,17 +2,15 @@
 tree of `perfaudit view` is drawn from.
 
 An attach session has real stacks (py-spy's samples). An in-process session has pstats
-records only (functions and caller edges), so its stacks are *reconstructed* the way
-snakeviz and gprof2dot draw a call graph: walk down from the roots, giving each callee the
-caller's share of the callee's cumulative time along that edge. Two paths through the same
-function are merged in pstats, so a reconstructed stack can join a caller and a callee that
-never met in one request, and recursive paths collapse onto their first level.
+records only (functions and caller edges), so its stacks are *reconstructed* by
+`perfaudit.model.rebuilt_stacks`, the way snakeviz and gprof2dot draw a call graph (the
+same stacks the HTML flame graph is drawn from).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 
@@ -25,14 +23,15 @@ from perfaudit.model import (
     SamplingRun,
     Session,
     ThreadSamples,
+    rebuilt_stacks,
 )
 
 Owner = Callable[[str, str], str]  # (file, function name) → "app" | "framework" | …
 MICROSECOND = 1e-6
-# A reconstructed path lighter than this is dropped: it would round to no weight at all,
-# and the walk would otherwise visit every one of a large graph's paths.
+# A callee lighter than this on a reconstructed path is not followed (its time stays with
+# its caller): it would round to no weight, and the walk would visit every path of a large
+# graph.
 MIN_WEIGHT_US = 1.0
-MAX_DEPTH = 256
 
 
 class ProfileFormatError(ValueError):
@@ -98,59 +97,20 @@ def _thread_group(thread: ThreadSamples, prefix: str, rate_hz: int) -> StackGrou
 
 
 def reconstructed_stacks(profile: RouteProfile) -> StackGroup:
-    functions = {fn.function: fn for fn in profile.functions}
-    # caller → (callee, the callee's cumulative seconds under that caller)
-    callees: dict[FunctionId, list[tuple[FunctionId, float]]] = defaultdict(list)
-    for fn in profile.functions:
-        for edge in fn.callers:
-            if edge.caller in functions and edge.caller != fn.function:
-                callees[edge.caller].append((fn.function, edge.cumulative_s))
-    walk = _Walk(functions, callees)
-    for root in _roots(profile.functions, functions):
-        walk.visit((root.function,), root.cumulative_s / MICROSECOND)
+    """The stacks `perfaudit.model.rebuilt_stacks` rebuilds from the caller edges, in
+    whole microseconds (flamegraph.pl reads counts)."""
+    stacks = (
+        WeightedStack(path, rounded)
+        for path, seconds in rebuilt_stacks(profile, min_weight_s=MIN_WEIGHT_US * MICROSECOND)
+        if (rounded := round(seconds / MICROSECOND)) > 0
+    )
     return StackGroup(
         name=str(profile.route),
         unit="microseconds",
         seconds_per_unit=MICROSECOND,
-        stacks=tuple(walk.stacks()),
+        stacks=tuple(stacks),
         owners={fn.function: fn.owner for fn in profile.functions},
     )
-
-
-def _roots(
-    every: tuple[FunctionStats, ...], functions: dict[FunctionId, FunctionStats]
-) -> list[FunctionStats]:
-    """Functions no recorded function called (the profiler's first frames)."""
-    return [
-        fn
-        for fn in every
-        if not any(edge.caller in functions and edge.caller != fn.function for edge in fn.callers)
-    ]
-
-
-@dataclass
-class _Walk:
-    functions: dict[FunctionId, FunctionStats]
-    callees: dict[FunctionId, list[tuple[FunctionId, float]]]
-    weights: dict[tuple[FunctionId, ...], float] = field(default_factory=dict)
-
-    def visit(self, path: tuple[FunctionId, ...], weight_us: float) -> None:
-        fn = self.functions[path[-1]]
-        # This path's part of the function: its share of the function's cumulative time.
-        share = weight_us / (fn.cumulative_s / MICROSECOND) if fn.cumulative_s > 0 else 0.0
-        self.weights[path] = self.weights.get(path, 0.0) + fn.self_s / MICROSECOND * share
-        if len(path) >= MAX_DEPTH:
-            return
-        for child, cumulative_s in self.callees.get(path[-1], ()):
-            child_us = cumulative_s / MICROSECOND * share
-            if child not in path and child_us >= MIN_WEIGHT_US:
-                self.visit((*path, child), child_us)
-
-    def stacks(self) -> Iterator[WeightedStack]:
-        for path, weight in self.weights.items():
-            rounded = round(weight)  # integer weights: flamegraph.pl reads counts
-            if rounded > 0:
-                yield WeightedStack(path, rounded)
 
 
 def profile_of(group: StackGroup, owner: Owner) -> RouteProfile:

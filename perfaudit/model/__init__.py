@@ -1,5 +1,6 @@
 """The neutral data every stage exchanges. Imports only the standard library."""
 
+from perfaudit.model.calltree import rebuilt_stacks, roots
 from perfaudit.model.evidence import (
     CallEvidence,
     CallRecord,
@@ -67,4 +68,6 @@ __all__ = [
     "StatementShape",
     "ThreadSamples",
     "ThreadpoolEvidence",
+    "rebuilt_stacks",
+    "roots",
 ]

@@ -1,5 +1,6 @@
-"""Flame trees: rebuilt from cProfile's caller edges (totals kept, cycles cut, small frames
-pruned, perfaudit's frames left out) and built from py-spy's stacks exactly."""
+"""Flame trees: the trie of the stacks rebuilt from cProfile's caller edges (totals kept,
+small frames pruned, perfaudit's frames left out; the rebuild itself is test_calltree's)
+and built from py-spy's stacks exactly."""
 
 from __future__ import annotations
 
@@ -16,10 +17,10 @@ from sampling_builders import (
     stack,
     thread,
 )
+from test_calltree import entered_twice
 from unit_builders import QUOTE, app_fid, edge, fn, lib_fid, profile, session
 
 from perfaudit.analysis.flame import (
-    MAX_REPEAT,
     FlameNode,
     flame_from_profile,
     flame_from_stacks,
@@ -64,79 +65,23 @@ def test_the_tree_keeps_the_profiles_total_and_splits_a_callee_by_its_callers() 
     assert sum(node.self_value for node in root.walk()) == pytest.approx(10.0)
 
 
-def test_a_callees_time_is_apportioned_down_each_path() -> None:
-    """D is called by A and B alike and calls E: E under each D gets its share."""
-    d, e = app_fid("D", line=9), app_fid("E", line=10)
-    functions = [
-        fn(R, "app", self_s=0.0, cumulative_s=8.0),
-        fn(A, "app", self_s=0.0, cumulative_s=4.0, callers=[edge(R, 4.0)]),
-        fn(B, "app", self_s=0.0, cumulative_s=4.0, callers=[edge(R, 4.0)]),
-        fn(d, "app", self_s=4.0, cumulative_s=8.0, callers=[edge(A, 4.0), edge(B, 4.0)]),
-        fn(e, "app", self_s=4.0, cumulative_s=4.0, callers=[edge(d, 4.0)]),
-    ]
-    root = tree(*functions)
-    for caller in ("A", "B"):
-        assert child(child(child(root, "R"), caller), "D").children[0].value == pytest.approx(2.0)
-    assert root.value == pytest.approx(8.0)
+def test_the_tree_is_the_trie_of_the_rebuilt_stacks() -> None:
+    """A function entered twice on the way down (Starlette's `wrapped_app`): the flame
+    draws the endpoint where the shared stacks put it, under the second entry."""
+    root = tree(*entered_twice())
+    endpoint = [n for n in root.walk() if n.name == "E"]
+    assert len(endpoint) == 1
+    assert endpoint[0].value == pytest.approx(9.8)
+    (where,) = [p for p in paths(root) if p[-1] == "E"]
+    assert where == (str(QUOTE), "M", "W", "X", "R2", "W", "E")
+    assert root.value == pytest.approx(10.0)
+    for node in root.walk():
+        assert sum(c.value for c in node.children) <= node.value + 1e-9
 
 
 def paths(node: FlameNode, above: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
     here = (*above, node.name)
     return [here] + [p for c in node.children for p in paths(c, here)]
-
-
-def test_recursion_and_cycles_are_cut_and_terminate() -> None:
-    functions = [
-        fn(R, "app", self_s=1.0, cumulative_s=10.0),
-        fn(A, "app", self_s=4.0, cumulative_s=9.0, callers=[edge(R, 9.0), edge(B, 5.0)]),
-        fn(B, "app", self_s=5.0, cumulative_s=9.0, callers=[edge(A, 9.0)]),
-    ]
-    root = tree(*functions)
-    assert root.value == pytest.approx(10.0)
-    for path in paths(root):
-        assert max(path.count(name) for name in path) <= MAX_REPEAT, path
-    for node in root.walk():
-        assert sum(c.value for c in node.children) <= node.value + 1e-9
-
-
-def test_a_function_entered_twice_on_the_way_down_holds_the_work_at_its_second_entry() -> None:
-    """Starlette's `wrapped_app` wraps the app (W → X) and again the route (R2 → W → E):
-    pstats merges both, so W's edges (10 s to X, 9.8 s to E) overlap. The endpoint's time
-    belongs under the second W, not beside X."""
-    m, w, x, r2, e = (app_fid(name, line=n) for n, name in enumerate(["M", "W", "X", "R2", "E"]))
-    functions = [
-        fn(m, "framework", self_s=0.0, cumulative_s=10.0),
-        fn(w, "framework", self_s=0.1, cumulative_s=10.0, callers=[edge(m, 10.0), edge(r2, 9.9)]),
-        fn(x, "framework", self_s=0.0, cumulative_s=10.0, callers=[edge(w, 10.0)]),
-        fn(r2, "framework", self_s=0.1, cumulative_s=9.9, callers=[edge(x, 9.9)]),
-        fn(e, "app", self_s=9.8, cumulative_s=9.8, callers=[edge(w, 9.8)]),
-    ]
-    root = tree(*functions)
-    endpoint = [n for n in root.walk() if n.name == "E"]
-    assert len(endpoint) == 1
-    assert endpoint[0].value == pytest.approx(9.8, rel=0.02)
-    (where,) = [p for p in paths(root) if p[-1] == "E"]
-    assert where == (str(QUOTE), "M", "W", "X", "R2", "W", "E")
-    assert root.value == pytest.approx(10.0)
-
-
-def test_a_dense_cyclic_graph_is_bounded() -> None:
-    ids = [app_fid(f"f{i}", line=i) for i in range(25)]
-    functions = [
-        fn(
-            fid,
-            "app",
-            self_s=1.0,
-            cumulative_s=25.0,
-            callers=[edge(o, 1.0) for o in ids if o != fid],
-        )
-        for fid in ids
-    ]
-    functions[0] = dataclasses.replace(functions[0], callers=())  # the entry point
-    root = tree(*functions, min_share=0.01)
-    nodes = list(root.walk())
-    assert len(nodes) < 5_000
-    assert root.value == pytest.approx(25.0)
 
 
 def test_frames_below_the_share_are_pruned_into_their_parent() -> None:
