@@ -85,7 +85,7 @@ def attach(
 
     def run() -> int:
         from perfaudit.attach import AppSpec, AttachOptions, run_attach
-        from perfaudit.cli.console import RichProgress, error_console
+        from perfaudit.cli.console import with_progress
         from perfaudit.cli.output import Exports, emit_report, parse_fail_on
 
         threshold = parse_fail_on(fail_on)
@@ -101,11 +101,7 @@ def attach(
             native=native,
             app=AppSpec(app_spec, factory, app_dir) if app_spec else None,
         )
-        if quiet:
-            session = run_attach(options)
-        else:
-            with RichProgress(error_console()) as progress:
-                session = run_attach(options, progress=progress)
+        session = with_progress(quiet, lambda progress: run_attach(options, progress=progress))
         exports = Exports(
             json=json_path,
             pstats=pstats_path,

@@ -56,9 +56,10 @@ def ci(
 
     def run() -> int:
         from perfaudit.ci.run import run_ci
+        from perfaudit.cli.console import with_progress
 
         config = _config(config_path)
-        outcome = _with_progress(
+        outcome = with_progress(
             quiet, lambda progress: run_ci(config, baseline=baseline, progress=progress)
         )
         _show(outcome)
@@ -122,15 +123,6 @@ def _config(path: Path | None) -> CiConfig:
             remedy="Pass --config FILE, or add perfaudit.yaml (see configs/ for examples).",
         )
     return load_config(found)
-
-
-def _with_progress(quiet: bool, action: Callable[..., CiRun]) -> CiRun:
-    from perfaudit.cli.console import RichProgress, error_console
-
-    if quiet:
-        return action(None)
-    with RichProgress(error_console()) as progress:
-        return action(progress)
 
 
 def _show(outcome: CiRun) -> None:
@@ -198,9 +190,10 @@ def _measured_document(config: CiConfig, quiet: bool) -> bytes:
     from dataclasses import replace
 
     from perfaudit.ci.run import run_ci
+    from perfaudit.cli.console import with_progress
 
     unbaselined = replace(config, baseline=None)
-    outcome = _with_progress(quiet, lambda progress: run_ci(unbaselined, progress=progress))
+    outcome = with_progress(quiet, lambda progress: run_ci(unbaselined, progress=progress))
     if outcome.interrupted:
         raise UsageError("Interrupted: no baseline written.", remedy="Run it again.")
     return (json.dumps(outcome.document, indent=2) + "\n").encode()

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TextIO
+from collections.abc import Callable
+from typing import TextIO, TypeVar
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from perfaudit import progress as stages
+
 DEFAULT_WIDTH = 100
+T = TypeVar("T")
 
 
 def make_console(stream: TextIO | None = None, *, width: int | None = None) -> Console:
@@ -64,3 +68,11 @@ class RichProgress:
         if self._task is not None:
             self._progress.remove_task(self._task)  # type: ignore[arg-type]
             self._task = None
+
+
+def with_progress(quiet: bool, action: Callable[[stages.Progress | None], T]) -> T:
+    """Run `action` with a progress line on stderr, or with none when `quiet`."""
+    if quiet:
+        return action(None)
+    with RichProgress(error_console()) as progress:
+        return action(progress)

@@ -89,7 +89,7 @@ def load(
     and errors, with the load engine's own CPU beside them."""
 
     def run() -> int:
-        from perfaudit.cli.console import RichProgress, error_console
+        from perfaudit.cli.console import with_progress
         from perfaudit.cli.output import Exports, emit_report, parse_fail_on
         from perfaudit.http_load import LoadOptions, LocustOptions, run_http_load
         from perfaudit.load.processes import auto_processes
@@ -119,11 +119,7 @@ def load(
             engine=engine,  # type: ignore[arg-type]  # checked by LoadOptions.check
             locust=LocustOptions(master, expect_workers, master_bind_host, master_bind_port),
         )
-        if quiet:
-            session = run_http_load(options)
-        else:
-            with RichProgress(error_console()) as progress:
-                session = run_http_load(options, progress=progress)
+        session = with_progress(quiet, lambda progress: run_http_load(options, progress=progress))
         exports = Exports(json=json_path, session=session_path, html=html_path)
         code = emit_report(session, exports=exports, fail_on=threshold)
         return EXIT_INTERRUPTED if session.stopped_early.startswith("interrupted") else code

@@ -105,7 +105,7 @@ def profile(
     def run() -> int:
         from perfaudit.analysis.findings import Severity
         from perfaudit.audit import ProfileOptions, profile_app
-        from perfaudit.cli.console import RichProgress, error_console
+        from perfaudit.cli.console import with_progress
         from perfaudit.cli.output import Exports, emit_report, parse_fail_on
 
         threshold: Severity | None = parse_fail_on(fail_on)
@@ -128,11 +128,7 @@ def profile(
             loop=loop,
             probes=probes,
         )
-        if quiet:
-            session = profile_app(options)
-        else:
-            with RichProgress(error_console()) as progress:
-                session = profile_app(options, progress=progress)
+        session = with_progress(quiet, lambda progress: profile_app(options, progress=progress))
         exports = Exports(
             json=json_path,
             pstats=pstats_path,
