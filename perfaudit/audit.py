@@ -30,6 +30,7 @@ from perfaudit.load.hangguard import HangGuard
 from perfaudit.load.plan import RequestSpec, build_requests
 from perfaudit.model import (
     ErrorSample,
+    Experiment,
     RouteEvidence,
     RouteKey,
     RouteMeasurement,
@@ -68,6 +69,9 @@ class ProfileOptions:
     profile_requests: int | None = None
     loop: str = "asyncio"  # or "uvloop"
     probes: bool = True
+    # Try each finding's suggested change in memory and measure it (perfaudit/verify/).
+    verify: bool = False
+    verify_writes_db: bool = False  # … even on a file database the app uses
     # Requests built by the caller (`perfaudit ci`: a body and headers per route); when
     # given, `routes`, `method`, `data`, `form` and `headers` are not read.
     request_specs: tuple[RequestSpec, ...] = ()
@@ -114,26 +118,11 @@ def profile_app(options: ProfileOptions, *, progress: Progress | None = None) ->
     try:
         loaded = load_app(options.target, factory=options.factory, app_dir=options.app_dir)
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        run = _AuditRun(loaded, options, progress or NoProgress(), database)
+        run = _AuditRun(loaded, options, progress or NoProgress(), database, started_at)
         stopped_early = run.drive(requests)
     finally:
         database.uninstall()
-    return Session(
-        target=options.target,
-        mode="profile",
-        started_at=started_at,
-        tool_version=__version__,
-        app_root=str(loaded.app_dir),
-        environment=describe_environment(options.loop),
-        settings=options.settings(),
-        measurements=tuple(run.measurements),
-        profiles=tuple(run.profiles),
-        skipped=tuple(run.skipped),
-        probes=tuple(run.probes),
-        evidence=tuple(run.evidence),
-        stopped_early=stopped_early,
-        notes=tuple(run.notes),
-    )
+    return run.session(stopped_early)
 
 
 @dataclass
@@ -145,20 +134,43 @@ class _AuditRun:
     options: ProfileOptions
     progress: Progress
     database: DatabaseCollector
+    started_at: str
     measurements: list[RouteMeasurement] = field(default_factory=list)
     profiles: list[RouteProfile] = field(default_factory=list)
     skipped: list[SkippedRoute] = field(default_factory=list)
     probes: list[RouteProbe] = field(default_factory=list)
     evidence: list[RouteEvidence] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    experiments: list[Experiment] = field(default_factory=list)
     current: tuple[RequestSpec, RouteKey] | None = None
-    stage = ""  # "warm-up" | "measure" | "profile" | "probe": what the current request is in
+    stage = ""  # "warm-up" | "measure" | "profile" | "probe" | "verify": what runs now
     driver: InProcessDriver | None = None
     table: RouteTable = field(default_factory=lambda: RouteTable(routes=()))
 
     def __post_init__(self) -> None:
         self.guard = HangGuard(self.options.timeout_s)
         self.lifespan = Lifespan(self.loaded.app)
+
+    def session(self, stopped_early: str = "") -> Session:
+        """The raw facts so far (`--verify` reads the findings of the run before it ends)."""
+        options, loaded = self.options, self.loaded
+        return Session(
+            target=options.target,
+            mode="profile",
+            started_at=self.started_at,
+            tool_version=__version__,
+            app_root=str(loaded.app_dir),
+            environment=describe_environment(options.loop),
+            settings=options.settings(),
+            measurements=tuple(self.measurements),
+            profiles=tuple(self.profiles),
+            skipped=tuple(self.skipped),
+            probes=tuple(self.probes),
+            evidence=tuple(self.evidence),
+            stopped_early=stopped_early,
+            notes=tuple(self.notes),
+            experiments=tuple(self.experiments),
+        )
 
     def drive(self, requests: list[RequestSpec]) -> str:
         """Run the audit on a fresh event loop; return why it stopped early, or ""."""
@@ -196,6 +208,10 @@ class _AuditRun:
             for request in requests:
                 self.current = (request, table.template_for(request.method, request.path))
                 await self._audit_route(driver, request, self.current[1])
+            self.current = None
+            if self.options.verify:
+                self.stage = "verify"
+                await self._verify(requests)
         self.current = None
         if use_lifespan:
             await self.lifespan.shutdown()
@@ -237,6 +253,25 @@ class _AuditRun:
                 on_tick=self.guard.beat,
             )
         self.evidence.append(RouteEvidence(route, database, calls, middleware))
+
+    async def _verify(self, requests: list[RequestSpec]) -> None:
+        """While the app and its lifespan are still up: each finding's change, measured."""
+        from perfaudit.verify.harness import VerifyRun, run_experiments
+
+        use_lifespan = self.options.lifespan and self.lifespan.supported
+        run = VerifyRun(
+            app=self.loaded.app,
+            session=self.session(),
+            requests=requests,
+            route_of=lambda r: str(self.table.template_for(r.method, r.path)),
+            app_root=self.loaded.app_dir,
+            concurrency=self.options.concurrency,
+            state=self.lifespan.state if use_lifespan else None,
+            timeout_s=self.options.timeout_s,
+            on_tick=self.guard.beat,
+            writes_db=self.options.verify_writes_db,
+        )
+        self.experiments.extend(await run_experiments(run, self.progress))
 
     async def _probe(
         self, driver: InProcessDriver, request: RequestSpec, route: RouteKey, measured: PhaseResult

@@ -48,6 +48,35 @@ class Gain:
 
 
 @dataclass(frozen=True, slots=True)
+class MeasuredGain:
+    """`--verify`: the suggested change applied in memory and the route measured without
+    and with it (analysis/measured.py decides the verdict)."""
+
+    change: str  # "`rate_table` memoised"
+    verdict: str  # "gain" | "no-gain" | "refused" | "changes-behaviour" | "failed"
+    reason: str = ""
+    concurrency: int = 1
+    rounds: int = 0
+    p50_before_ms: float = 0.0
+    p50_after_ms: float = 0.0
+    rps_before: float = 0.0
+    rps_after: float = 0.0
+    ratio: float = 0.0  # median over round pairs of throughput with ÷ without the change
+    ratio_low: float = 0.0
+    ratio_high: float = 0.0
+    details: tuple[str, ...] = ()
+
+    @property
+    def gain(self) -> bool:
+        return self.verdict == "gain"
+
+    @property
+    def removed_share(self) -> float:
+        """Share of each request's time the change removed (0 without a measured gain)."""
+        return 1 - 1 / self.ratio if self.gain and self.ratio > 1 else 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     id: str
     severity: Severity
@@ -64,9 +93,14 @@ class Finding:
     # Broader findings this one explains better, at the same route and function: they
     # are dropped from the report (a sync DB call on the loop is not also a cpu-hotspot).
     supersedes: tuple[str, ...] = ()
+    measured: MeasuredGain | None = None  # `--verify`: the change tried, and what it did
 
     @property
     def score(self) -> float:
+        """The measured share of request time the change removed, where it was measured;
+        else the estimated impact times confidence."""
+        if self.measured is not None and self.measured.verdict in ("gain", "no-gain"):
+            return self.measured.removed_share
         return self.impact * self.confidence
 
 
@@ -98,5 +132,6 @@ def drop_superseded(findings: list[Finding]) -> list[Finding]:
 
 
 def rank(findings: list[Finding]) -> list[Finding]:
-    """Most important first: severity, then measured impact times confidence."""
+    """Most important first: severity, then the measured gain where `--verify` measured
+    one, else the estimated impact times confidence."""
     return sorted(findings, key=lambda f: (f.severity, f.score), reverse=True)

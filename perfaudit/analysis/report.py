@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Severity, drop_superseded, rank
 from perfaudit.analysis.hotspots import Hotspot, overall_hotspots, route_hotspots
+from perfaudit.analysis.measured import attach_measured
 from perfaudit.analysis.paths import display_path
 from perfaudit.analysis.rules import all_rules
 from perfaudit.analysis.sampling import rules_not_run_from_samples
@@ -71,7 +72,7 @@ def build_report(session: Session) -> Report:
             str(p.route): tuple(route_hotspots(p, session.app_root)[:HOTSPOTS_KEPT])
             for p in session.profiles
         },
-        findings=tuple(rank(drop_superseded(findings))),
+        findings=tuple(rank(attach_measured(drop_superseded(findings), session.experiments))),
         skipped=session.skipped,
         not_run=rules_not_run_from_samples(session) if session.sampling else {},
     )

@@ -48,10 +48,16 @@ def live_target(target: TargetConfig) -> Iterator[Live | None]:
 
 
 def measure(
-    target: TargetConfig, live: Live | None, scenario: Scenario, progress: Progress
+    target: TargetConfig,
+    live: Live | None,
+    scenario: Scenario,
+    progress: Progress,
+    *,
+    verify: bool = False,
 ) -> Session:
+    """`verify` (the config's `verify:`) runs `--verify`'s experiments; in-process only."""
     if isinstance(target, AppTarget):
-        return _in_process(target, scenario, progress)
+        return _in_process(target, scenario, progress, verify=verify)
     assert live is not None
     if live.pid is None:
         from perfaudit.http_load import LoadOptions, run_http_load
@@ -60,7 +66,9 @@ def measure(
     return _attached(live, scenario, progress)
 
 
-def _in_process(target: AppTarget, scenario: Scenario, progress: Progress) -> Session:
+def _in_process(
+    target: AppTarget, scenario: Scenario, progress: Progress, *, verify: bool
+) -> Session:
     from perfaudit.audit import ProfileOptions, profile_app
 
     options = ProfileOptions(
@@ -74,6 +82,7 @@ def _in_process(target: AppTarget, scenario: Scenario, progress: Progress) -> Se
         warmup=scenario.warmup,
         timeout_s=scenario.timeout_s,
         request_specs=scenario.request_specs(),
+        verify=verify,
     )
     return profile_app(options, progress=progress)
 

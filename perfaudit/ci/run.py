@@ -85,7 +85,8 @@ def _scenario(
 def _measured(
     config: CiConfig, scenario: Scenario, live: Live | None, progress: Progress | None
 ) -> Report:
-    return build_report(measure(config.target, live, scenario, progress or NoProgress()))
+    session = measure(config.target, live, scenario, progress or NoProgress(), verify=config.verify)
+    return build_report(session)
 
 
 def _interrupted(report: Report) -> bool:

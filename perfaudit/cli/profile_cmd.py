@@ -98,6 +98,21 @@ def profile(
             help="Run the probe phase (event-loop watchdog, threadpool, concurrency signature).",
         ),
     ] = True,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify",
+            help="Try each finding's suggested change in memory and measure its gain.",
+        ),
+    ] = False,
+    verify_writes_db: Annotated[
+        bool,
+        typer.Option(
+            "--verify-writes-db",
+            help="With --verify: let missing-index create (then drop) its index on a file "
+            "database the app uses.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Import the app, drive its routes in-process, profile them, and report bottlenecks."""
@@ -127,6 +142,8 @@ def profile(
             profile_requests=profile_requests,
             loop=loop,
             probes=probes,
+            verify=verify,
+            verify_writes_db=verify_writes_db,
         )
         session = with_progress(quiet, lambda progress: profile_app(options, progress=progress))
         exports = Exports(

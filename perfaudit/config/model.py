@@ -235,7 +235,7 @@ class CiConfig:
     baseline: Path | None = None
     regression: Regression = Regression()
     reports: Reports = Reports()
-    verify: bool = False  # accepted now; `--verify` experiments (issue 9) will read it
+    verify: bool = False  # in-process targets: `--verify`'s experiments (perfaudit/verify/)
 
     def ignore_reason(self, finding_id: str, route: str | None) -> str | None:
         """The config's reason to ignore this finding, or None when it counts."""

@@ -10,6 +10,7 @@ from perfaudit.model.evidence import (
     RouteEvidence,
     StatementShape,
 )
+from perfaudit.model.experiments import Experiment
 from perfaudit.model.load import LoadSummary
 from perfaudit.model.probes import (
     LoopEvidence,
@@ -46,6 +47,7 @@ __all__ = [
     "EndpointRoute",
     "Environment",
     "ErrorSample",
+    "Experiment",
     "FunctionId",
     "FunctionStats",
     "LoadSummary",

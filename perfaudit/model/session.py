@@ -9,6 +9,7 @@ from typing import Any
 
 from perfaudit.model.codec import from_jsonable, to_jsonable
 from perfaudit.model.evidence import RouteEvidence
+from perfaudit.model.experiments import Experiment
 from perfaudit.model.load import LoadSummary
 from perfaudit.model.probes import RouteProbe
 from perfaudit.model.profile import RouteProfile
@@ -51,6 +52,8 @@ class Session:
     notes: tuple[str, ...] = field(default=())
     load: LoadSummary | None = None  # `perfaudit load`: how the server was driven
     sampling: SamplingRun | None = None  # `perfaudit attach`: what py-spy recorded
+    # `--verify`: each finding's suggested change measured in memory.
+    experiments: tuple[Experiment, ...] = ()
 
     def to_json(self) -> str:
         document = {"format": SESSION_FORMAT, "version": SESSION_VERSION, **to_jsonable(self)}

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from perfaudit.analysis.findings import EvidenceValue, Finding, Severity
 from perfaudit.analysis.histogram import Histogram, latency_histogram
+from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import Report, RouteSummary
 from perfaudit.model import Session
 
@@ -170,6 +171,12 @@ def _finding(number: int, f: Finding) -> str:
             f'<p class="gain">Expected gain: up to {gain.latency_ms:.1f} ms per request '
             f"({gain.share:.0%} of the route's time)</p>"
         )
+    if f.measured:
+        kind = "measured-gain" if f.measured.gain else "measured-none"
+        parts.append(f'<p class="measured {kind}">Measured: {esc(describe(f.measured))}</p>')
+        if f.measured.details:
+            text = "\n".join(f.measured.details)
+            parts.append(f"<details><summary>Experiment</summary><pre>{esc(text)}</pre></details>")
     if f.details:
         text = "\n\n".join(f.details)
         parts.append(f"<details><summary>Details</summary><pre>{esc(text)}</pre></details>")

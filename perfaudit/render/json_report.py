@@ -8,7 +8,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from perfaudit.analysis.findings import Finding
+from perfaudit.analysis.findings import Finding, MeasuredGain
+from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import REPORT_SCHEMA_VERSION, Report, RouteSummary
 from perfaudit.analysis.signature import median_ms
 from perfaudit.analysis.stats import LatencySummary
@@ -217,4 +218,11 @@ def _finding(finding: Finding) -> dict[str, Any]:
         "suggestion": finding.suggestion,
         "estimated_gain": asdict(finding.estimated_gain) if finding.estimated_gain else None,
         "score": round(finding.score, 4),
+        "measured": _measured(finding.measured),
     }
+
+
+def _measured(gain: MeasuredGain | None) -> dict[str, Any] | None:
+    if gain is None:
+        return None
+    return {**asdict(gain), "summary": describe(gain)}

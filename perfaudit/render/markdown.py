@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from perfaudit.analysis.findings import Finding, Severity
+from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import RouteSummary
 from perfaudit.analysis.verdict import Change, Check, ScenarioResult, Verdict
 from perfaudit.fileio import atomic_write
@@ -211,8 +212,13 @@ def _finding_cells(f: Finding) -> list[str]:
         _code_cell(f.id),
         _code_cell(f.route),
         _code_cell(str(f.location) if f.location else None),
-        _cell(first_sentence(f.suggestion)),
+        _cell(first_sentence(f.suggestion)) + _measured(f),
     ]
+
+
+def _measured(f: Finding) -> str:
+    """`--verify`: what the change measured, clipped apart from the suggestion."""
+    return f"<br>**Measured:** {_cell(describe(f.measured))}" if f.measured else ""
 
 
 def _ignored(ignored: tuple[tuple[Finding, str], ...]) -> Block:

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.hotspots import Hotspot
+from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import Report, RouteSummary
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import LoadSummary, SamplingRun
@@ -342,6 +343,9 @@ def _finding(number: int, f: Finding) -> Group:
         gain = f.estimated_gain
         saved = f"expected gain: up to {gain.latency_ms:.1f} ms per request ({gain.share:.0%})"
         body.append(Text(saved, style="green"))
+    if f.measured:
+        style = "bold green" if f.measured.gain else "yellow"
+        body.append(Text(f"measured: {describe(f.measured)}", style=style))
     # The number in a column of its own, so wrapped lines stay under the text they continue.
     row = Table.grid(padding=(0, 1, 0, 0))
     row.add_column(justify="right", no_wrap=True)

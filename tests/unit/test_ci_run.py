@@ -48,7 +48,7 @@ def config(tmp_path: Path, **changes: object) -> CiConfig:
 def measured(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Session]]:
     """Sessions `measure` returns, in order (one per scenario run)."""
     queue: list[Session] = []
-    monkeypatch.setattr(ci_run, "measure", lambda *args: queue.pop(0))
+    monkeypatch.setattr(ci_run, "measure", lambda *args, **kwargs: queue.pop(0))
     yield queue
     assert not queue, "a session was planned but never measured"
 

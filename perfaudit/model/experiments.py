@@ -1,0 +1,32 @@
+"""What `--verify` measured: a finding's suggested change applied in memory, the route
+measured without and with it in interleaved rounds. Raw facts only (the analysis decides
+what counts as a gain)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Outcome = Literal["measured", "refused", "changes-behaviour", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    finding_id: str  # the finding it tests: matched by id, route and function
+    route: str  # "GET /quotes"
+    function: str  # the finding's location function ("" when it has none)
+    change: str  # what was changed, in words: "`rate_table` memoised"
+    outcome: Outcome
+    reason: str = ""  # why refused, failed, or what behaviour changed
+    concurrency: int = 1
+    rounds: int = 0  # per side
+    requests_per_round: int = 0
+    p50_before_ms: float = 0.0
+    p50_after_ms: float = 0.0
+    rps_before: float = 0.0
+    rps_after: float = 0.0
+    # Per round pair: throughput with the change ÷ without; their median and extremes.
+    ratio_median: float = 0.0
+    ratio_low: float = 0.0
+    ratio_high: float = 0.0
+    details: tuple[str, ...] = ()  # e.g. a query plan before and after

@@ -1,0 +1,61 @@
+"""What an experiment is: given a finding and the live app, either a Change (what to do,
+as an async context manager that applies it and always restores the app, yielding a switch
+that turns it on and off between rounds) or a Refusal saying why it cannot be tried."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from perfaudit.analysis.findings import Finding
+from perfaudit.load.plan import RequestSpec
+from perfaudit.model import RouteEvidence, RouteProbe, Session
+
+Switch = Callable[[bool], None]  # True: the change is in effect; False: the app as it was
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    description: str  # "`rate_table` memoised"
+    apply: Callable[[], AbstractAsyncContextManager[Switch]]
+    concurrency: int | None = None  # measure at this concurrency instead of the run's
+    details: Callable[[], tuple[str, ...]] | None = None  # read after the measurement
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The finding to test and everything live an experiment may need."""
+
+    app: Any  # the ASGI app as loaded (middleware included)
+    finding: Finding
+    request: RequestSpec
+    session: Session
+    app_root: Path
+    concurrency: int
+    writes_db: bool = False  # --verify-writes-db: a file database may be changed (and restored)
+
+    @property
+    def evidence(self) -> RouteEvidence | None:
+        return next((e for e in self.session.evidence if str(e.route) == self.finding.route), None)
+
+    @property
+    def probe(self) -> RouteProbe | None:
+        return next((p for p in self.session.probes if str(p.route) == self.finding.route), None)
+
+    def absolute(self, file: str) -> Path:
+        path = Path(file)
+        return path if path.is_absolute() else (self.app_root / path).resolve()
+
+
+class ExperimentKind(Protocol):
+    finding_id: str
+
+    def prepare(self, target: Target) -> Change | Refusal: ...

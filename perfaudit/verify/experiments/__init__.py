@@ -1,0 +1,8 @@
+"""One module per experiment, each named after the finding it tests."""
+
+from __future__ import annotations
+
+from perfaudit.verify.base import ExperimentKind
+from perfaudit.verify.experiments import cacheable_call
+
+EXPERIMENTS: tuple[ExperimentKind, ...] = (cacheable_call.EXPERIMENT,)

@@ -1,0 +1,219 @@
+"""Run each finding's experiment on the live app: the route measured as the measured
+phase measures it (same request, same concurrency) without and with the change, in
+interleaved rounds (alternating which goes first, so a burst of machine noise lands on
+both alike), every response fingerprinted on both sides. The change's context manager
+restores the app whatever happens, before the next experiment starts."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perfaudit.analysis.findings import Finding
+from perfaudit.analysis.report import build_report
+from perfaudit.load.driver import InProcessDriver, PhaseResult
+from perfaudit.load.plan import RequestSpec
+from perfaudit.model import Experiment, Session
+from perfaudit.progress import Progress
+from perfaudit.verify.base import Change, ExperimentKind, Refusal, Switch, Target
+from perfaudit.verify.experiments import EXPERIMENTS
+from perfaudit.verify.recorder import Recorder
+
+ROUNDS = 4  # per side
+REQUESTS = 80  # per side, over the rounds, fewer for a slow route …
+MAX_SIDE_S = 2.0  # … so that one side takes about this long at most
+WARMUP = 3  # unmeasured (but fingerprinted) requests per side first
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyRun:
+    app: Any
+    session: Session  # the run so far: its findings are what is tried
+    requests: Sequence[RequestSpec]  # one per route, as the measured phase sent them
+    route_of: Callable[[RequestSpec], str]  # "GET /items/{item_id}"
+    app_root: Path
+    concurrency: int
+    state: dict[str, Any] | None
+    timeout_s: float
+    on_tick: Callable[[], None] | None = None
+    writes_db: bool = False
+
+
+async def run_experiments(
+    run: VerifyRun,
+    progress: Progress,
+    kinds: Sequence[ExperimentKind] = EXPERIMENTS,
+) -> list[Experiment]:
+    by_id = {kind.finding_id: kind for kind in kinds}
+    requests = {run.route_of(r): r for r in reversed(run.requests)}  # the first per route
+    done: list[Experiment] = []
+    for finding in build_report(run.session).findings:
+        kind = by_id.get(finding.id)
+        request = requests.get(finding.route or "")
+        if kind is None or request is None:
+            continue
+        target = Target(
+            run.app,
+            finding,
+            request,
+            run.session,
+            run.app_root,
+            run.concurrency,
+            run.writes_db,
+        )
+        progress.begin(f"verify    {finding.route} {finding.id}", None)
+        try:
+            done.append(await try_experiment(kind, target, run))
+        finally:
+            progress.end()
+    return done
+
+
+async def try_experiment(kind: ExperimentKind, target: Target, run: VerifyRun) -> Experiment:
+    finding = target.finding
+    try:
+        prepared = kind.prepare(target)
+    except Exception as exc:  # an app we cannot see into: say so, never crash the report
+        return _experiment(finding, "", "failed", reason=f"{type(exc).__name__}: {exc}")
+    if isinstance(prepared, Refusal):
+        return _experiment(finding, "", "refused", reason=prepared.reason)
+    try:
+        return await measure(prepared, target, run)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        return _experiment(finding, prepared.description, "failed", reason=reason)
+
+
+async def measure(change: Change, target: Target, run: VerifyRun) -> Experiment:
+    recorder = Recorder(run.app)
+    driver = InProcessDriver(
+        recorder, state=run.state, timeout_s=run.timeout_s, on_tick=run.on_tick
+    )
+    concurrency = change.concurrency or target.concurrency
+    sides = _Sides(concurrency)
+    async with change.apply() as switch:
+        await sides.measure(driver, target.request, recorder, switch)
+    details = change.details() if change.details else ()
+    finding = target.finding
+    if sides.failed:
+        return _experiment(finding, change.description, "failed", reason=sides.failed)
+    changed = recorder.behaviour_change()
+    if changed:
+        return _experiment(finding, change.description, "changes-behaviour", reason=changed)
+    return sides.experiment(finding, change.description, details)
+
+
+@dataclass
+class _Sides:
+    concurrency: int
+    phases: dict[bool, list[PhaseResult]] = field(default_factory=lambda: {False: [], True: []})
+    round_size: int = 0
+    failed: str = ""
+
+    async def measure(
+        self, driver: InProcessDriver, request: RequestSpec, recorder: Recorder, switch: Switch
+    ) -> None:
+        warm = await self._warm_up(driver, request, recorder, switch)
+        if warm is None:
+            return
+        self.round_size = _round_size(warm, self.concurrency)
+        for index in range(ROUNDS):
+            for on in (False, True) if index % 2 == 0 else (True, False):
+                # Failures with the change show as a behaviour change (the recorder).
+                phase = await self._run(
+                    driver, request, recorder, switch, on=on, count=self.round_size
+                )
+                self.phases[on].append(phase)
+                if phase.gave_up:
+                    self.failed = _errors(phase, on)
+                    return
+
+    async def _warm_up(
+        self, driver: InProcessDriver, request: RequestSpec, recorder: Recorder, switch: Switch
+    ) -> PhaseResult | None:
+        """Both sides once, unmeasured (a cache fills, a thread starts); the side without
+        the change tells how long a request takes."""
+        count = max(WARMUP, self.concurrency)
+        before = await self._run(driver, request, recorder, switch, on=False, count=count)
+        after = await self._run(driver, request, recorder, switch, on=True, count=count)
+        if before.errors or not before.requests:
+            self.failed = _errors(before, False)  # nothing to compare against
+            return None
+        if after.gave_up or not after.requests:
+            self.failed = _errors(after, True)
+            return None
+        return before
+
+    async def _run(
+        self,
+        driver: InProcessDriver,
+        request: RequestSpec,
+        recorder: Recorder,
+        switch: Switch,
+        *,
+        on: bool,
+        count: int,
+    ) -> PhaseResult:
+        switch(on)
+        recorder.side = on
+        try:
+            return await driver.run(request, count=count, concurrency=self.concurrency)
+        finally:
+            switch(False)
+
+    def experiment(self, finding: Finding, change: str, details: tuple[str, ...]) -> Experiment:
+        before, after = self.phases[False], self.phases[True]
+        ratios = [_rps(a) / _rps(b) for a, b in zip(after, before, strict=True) if _rps(b) > 0]
+        if not ratios:
+            return _experiment(finding, change, "failed", reason="nothing was measured")
+        return _experiment(
+            finding,
+            change,
+            "measured",
+            concurrency=self.concurrency,
+            rounds=len(ratios),
+            requests_per_round=self.round_size,
+            p50_before_ms=round(_p50_ms(before), 3),
+            p50_after_ms=round(_p50_ms(after), 3),
+            rps_before=round(statistics.median(map(_rps, before)), 2),
+            rps_after=round(statistics.median(map(_rps, after)), 2),
+            ratio_median=round(statistics.median(ratios), 3),
+            ratio_low=round(min(ratios), 3),
+            ratio_high=round(max(ratios), 3),
+            details=details,
+        )
+
+
+def _round_size(warm: PhaseResult, concurrency: int) -> int:
+    per_request_s = warm.wall_s / warm.requests
+    affordable = int(MAX_SIDE_S / (ROUNDS * per_request_s)) if per_request_s > 0 else REQUESTS
+    return max(2 * concurrency, min(REQUESTS // ROUNDS, affordable), 1)
+
+
+def _rps(phase: PhaseResult) -> float:
+    return phase.requests / phase.wall_s if phase.wall_s > 0 else 0.0
+
+
+def _p50_ms(phases: list[PhaseResult]) -> float:
+    durations = [d for phase in phases for d in phase.durations_s]
+    return statistics.median(durations) * 1000 if durations else 0.0
+
+
+def _errors(phase: PhaseResult, on: bool) -> str:
+    side = "with" if on else "without"
+    sample = phase.error_sample.message if phase.error_sample else "no response"
+    return f"{phase.errors} request(s) failed {side} the change: {sample}"[:300]
+
+
+def _experiment(finding: Finding, change: str, outcome: Any, **numbers: Any) -> Experiment:
+    return Experiment(
+        finding_id=finding.id,
+        route=finding.route or "",
+        function=finding.location.function if finding.location else "",
+        change=change,
+        outcome=outcome,
+        **numbers,
+    )

@@ -1,0 +1,252 @@
+"""The --verify harness: the app always restored, behaviour changes caught, noise never
+called a gain, findings ranked by measured gain, the gain shown in every format."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from io import StringIO
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+from rich.console import Console
+from unit_builders import hotspot_session
+
+from perfaudit.analysis.findings import Finding, Location, Severity, rank
+from perfaudit.analysis.measured import attach_measured, describe, measured_gain, verdict
+from perfaudit.analysis.report import build_report
+from perfaudit.load.plan import RequestSpec
+from perfaudit.model import Experiment, Session
+from perfaudit.render.html_sections import findings as html_findings
+from perfaudit.render.json_report import report_to_dict
+from perfaudit.render.markdown import _finding_cells
+from perfaudit.render.terminal import render_terminal
+from perfaudit.verify.base import Change, Refusal, Switch, Target
+from perfaudit.verify.experiments.memo import memoised
+from perfaudit.verify.harness import VerifyRun, try_experiment
+
+FINDING = Finding(
+    id="cacheable-call",
+    severity=Severity.HIGH,
+    title="t",
+    route="GET /x",
+    location=Location("app.py", 3, "work"),
+    evidence={},
+    suggestion="Cache it.",
+)
+
+
+class App:
+    """A raw ASGI app whose answer and cost the tests set."""
+
+    def __init__(self) -> None:
+        self.body = b"same"
+        self.cost_s = 0.0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self.cost_s:
+            await asyncio.sleep(self.cost_s)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def run_for(app: App) -> VerifyRun:
+    return VerifyRun(
+        app=app,
+        session=hotspot_session(),
+        requests=(RequestSpec("GET", "/x"),),
+        route_of=lambda r: f"{r.method} {r.path}",
+        app_root=Path("."),
+        concurrency=1,
+        state=None,
+        timeout_s=5.0,
+    )
+
+
+def target_for(app: App) -> Target:
+    return Target(app, FINDING, RequestSpec("GET", "/x"), hotspot_session(), Path("."), 1)
+
+
+def change(set_on: Callable[[bool], None], *, fail_after: int = 0) -> Change:
+    @asynccontextmanager
+    async def apply() -> AsyncIterator[Switch]:
+        calls = 0
+
+        def switch(on: bool) -> None:
+            nonlocal calls
+            calls += 1
+            if fail_after and calls > fail_after:
+                raise RuntimeError("boom")
+            set_on(on)
+
+        try:
+            yield switch
+        finally:
+            set_on(False)
+
+    return Change("the change", apply)
+
+
+@dataclass(frozen=True)
+class Kind:
+    change: Change
+    finding_id: str = "cacheable-call"
+
+    def prepare(self, target: Target) -> Change | Refusal:
+        return self.change
+
+
+def measured(app: App, the_change: Change) -> Experiment:
+    return asyncio.run(try_experiment(Kind(the_change), target_for(app), run_for(app)))
+
+
+def test_a_faster_change_with_the_same_answers_is_a_gain() -> None:
+    app = App()
+    experiment = measured(app, change(lambda on: setattr(app, "cost_s", 0.0 if on else 0.004)))
+    assert experiment.outcome == "measured"
+    assert experiment.rounds >= 3
+    assert experiment.ratio_median > 1.5
+    assert verdict(experiment) == "gain"
+    assert app.cost_s == 0.004  # switched back off
+
+
+def test_a_change_that_alters_the_body_is_discarded() -> None:
+    app = App()
+    experiment = measured(app, change(lambda on: setattr(app, "body", b"new" if on else b"same")))
+    assert experiment.outcome == "changes-behaviour"
+    assert "body differs" in experiment.reason
+    assert app.body == b"same"
+
+
+def test_a_change_that_does_nothing_claims_no_gain() -> None:
+    app = App()
+    app.cost_s = 0.001
+    experiment = measured(app, change(lambda on: None))
+    assert experiment.outcome == "measured"
+    assert verdict(experiment) == "no-gain"
+
+
+def test_the_app_is_restored_when_the_experiment_fails() -> None:
+    app = App()
+
+    def set_on(on: bool) -> None:
+        app.body = b"new" if on else b"same"
+
+    experiment = measured(app, change(set_on, fail_after=3))
+    assert experiment.outcome == "failed"
+    assert "boom" in experiment.reason
+    assert app.body == b"same"
+
+
+def test_memoised_restores_every_binding_after_an_exception(tmp_path: Path) -> None:
+    module = ModuleType("verify_memo_target")
+    module.__file__ = str(tmp_path / "verify_memo_target.py")
+
+    def work(x: int) -> int:
+        return x * 2
+
+    module.work = work  # type: ignore[attr-defined]
+    other = ModuleType("verify_memo_user")
+    other.__file__ = str(tmp_path / "verify_memo_user.py")
+    other.work = work  # type: ignore[attr-defined]
+    sys.modules.update({module.__name__: module, other.__name__: other})
+
+    async def go() -> None:
+        async with memoised(work, tmp_path)() as switch:
+            switch(True)
+            assert module.work is not work
+            assert other.work is module.work
+            assert module.work(2) == 4
+            raise ValueError("inside the experiment")
+
+    try:
+        with pytest.raises(ValueError, match="inside"):
+            asyncio.run(go())
+        assert module.work is work
+        assert other.work is work
+    finally:
+        del sys.modules[module.__name__], sys.modules[other.__name__]
+
+
+def experiment(ratio: float, low: float, **fields: Any) -> Experiment:
+    base = Experiment(
+        finding_id="cacheable-call",
+        route="GET /x",
+        function="work",
+        change="`work` memoised",
+        outcome="measured",
+        rounds=4,
+        p50_before_ms=52.1,
+        p50_after_ms=2.9,
+        rps_before=19.0,
+        rps_after=19.0 * ratio,
+        ratio_median=ratio,
+        ratio_low=low,
+        ratio_high=ratio * 1.1,
+    )
+    return replace(base, **fields)
+
+
+@pytest.mark.parametrize(
+    ("ratio", "low", "expected"),
+    [(18.0, 15.0, "gain"), (1.08, 1.01, "no-gain"), (1.4, 0.97, "no-gain"), (0.9, 0.8, "no-gain")],
+)
+def test_verdict_calls_noise_no_gain(ratio: float, low: float, expected: str) -> None:
+    assert verdict(experiment(ratio, low)) == expected
+
+
+def test_no_gain_is_never_described_as_a_win() -> None:
+    text = describe(measured_gain(experiment(1.05, 0.98)))
+    assert text.startswith("no measurable gain")
+    assert "more requests/s" not in text.split(":")[0]
+
+
+def test_findings_rank_by_measured_gain() -> None:
+    big_estimate = replace(FINDING, impact=0.9, location=Location("app.py", 1, "big"))
+    measured_win = replace(FINDING, impact=0.2, location=Location("app.py", 2, "small"))
+    experiments = (
+        experiment(1.02, 0.95, function="big"),
+        experiment(10.0, 8.0, function="small"),
+    )
+    ranked = rank(attach_measured([big_estimate, measured_win], experiments))
+    assert [f.location.function for f in ranked if f.location] == ["small", "big"]
+    assert ranked[0].measured is not None and ranked[0].measured.gain
+    assert ranked[1].score == 0.0
+
+
+def report_with_experiment() -> tuple[Session, Any]:
+    base = hotspot_session(app_self_s=0.7)
+    [hotspot] = [f for f in build_report(base).findings if f.id == "cpu-hotspot"]
+    assert hotspot.location is not None
+    run = experiment(18.0, 15.0, finding_id="cpu-hotspot", function=hotspot.location.function)
+    session = replace(base, experiments=(replace(run, route=hotspot.route or ""),))
+    return session, build_report(session)
+
+
+def test_every_format_shows_the_measured_gain() -> None:
+    _, report = report_with_experiment()
+    [finding] = [f for f in report.findings if f.measured]
+    console = Console(file=StringIO(), width=200)
+    render_terminal(report, console)
+    terminal = " ".join(console.file.getvalue().split())  # type: ignore[attr-defined]
+    assert "measured: p50 52.1 ms → 2.9 ms, 19 → 342 requests/s: 18× more requests/s" in terminal
+    document = report_to_dict(report)
+    [shown] = [f for f in document["findings"] if f["measured"]]
+    assert shown["measured"]["ratio"] == 18.0
+    assert shown["measured"]["verdict"] == "gain"
+    json.dumps(document)
+    assert "18× more requests/s" in html_findings([finding])
+    assert "18× more requests/s" in _finding_cells(finding)[-1]
+
+
+def test_saved_sessions_keep_their_experiments() -> None:
+    session, _ = report_with_experiment()
+    again = Session.from_json(session.to_json())
+    assert again.experiments == session.experiments
+    assert build_report(again).findings[0].measured is not None
