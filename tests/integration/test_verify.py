@@ -18,22 +18,38 @@ class Planted(NamedTuple):
     finding: str
     function: str
     concurrency: int = 1
+    requests: int = 30
+    env: tuple[tuple[str, str], ...] = ()
 
 
 PLANTED = [
     Planted("sample_apps.shipping:app", ("/quotes?country=DE&weight_kg=3.5",),
             "cacheable-call", "rate_table"),
+    Planted("sample_apps.settings_app:app", ("/features",), "per-request-setup", "get_settings"),
+    # A slower storage call (0.1 s), so that 100 threads' worth of requests stays within
+    # what 2 busy cores can serve in-process: the limiter, not the CPU, is the bottleneck.
+    Planted("sample_apps.exports:app", ("/exports/7",), "threadpool-saturation",
+            "upload_to_storage", concurrency=100, requests=100,
+            env=(("EXPORTS_STORAGE_PUT_S", "0.1"),)),
 ]  # fmt: skip
 
 
-def _verified(perfaudit: Any, target: str, routes: tuple[str, ...], concurrency: int) -> Any:
-    args = ("-q", "-n", "30", "-c", str(concurrency), "--warmup", "2", "--verify")
+def _verified(
+    perfaudit: Any, target: str, routes: tuple[str, ...], concurrency: int, requests: int = 30
+) -> Any:
+    args = ("-q", "-n", str(requests), "-c", str(concurrency), "--warmup", "2", "--verify")
     return perfaudit("profile", target, *routes, *args)
 
 
 @pytest.mark.parametrize("planted", PLANTED, ids=lambda p: p.finding)
-def test_the_planted_findings_change_measures_a_gain(perfaudit: Any, planted: Planted) -> None:
-    result = _verified(perfaudit, planted.target, planted.routes, planted.concurrency)
+def test_the_planted_findings_change_measures_a_gain(
+    perfaudit: Any, planted: Planted, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in planted.env:
+        monkeypatch.setenv(name, value)
+    result = _verified(
+        perfaudit, planted.target, planted.routes, planted.concurrency, planted.requests
+    )
     assert result.code == 0, result.stderr
     [finding] = [f for f in result.report["findings"] if f["id"] == planted.finding]
     assert finding["location"]["function"] == planted.function

@@ -250,3 +250,37 @@ def test_saved_sessions_keep_their_experiments() -> None:
     again = Session.from_json(session.to_json())
     assert again.experiments == session.experiments
     assert build_report(again).findings[0].measured is not None
+
+
+def test_dependency_overrides_and_thread_limit_are_put_back() -> None:
+    from fastapi import FastAPI
+
+    from perfaudit.verify.experiments.per_request_setup import _overridden
+    from perfaudit.verify.experiments.threadpool_saturation import _raised
+
+    def settings() -> dict[str, str]:
+        return {}
+
+    def kept() -> None:
+        return None
+
+    app = FastAPI()
+    app.dependency_overrides[kept] = kept
+
+    async def go() -> int:
+        import anyio.to_thread
+
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        before = limiter.total_tokens
+        with pytest.raises(ValueError, match="inside"):
+            async with _overridden(app, settings)() as switch, _raised(before + 60)() as more:
+                switch(True)
+                more(True)
+                assert settings in app.dependency_overrides
+                assert limiter.total_tokens == before + 60
+                raise ValueError("inside the experiment")
+        assert limiter.total_tokens == before
+        return before
+
+    asyncio.run(go())
+    assert app.dependency_overrides == {kept: kept}

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 from perfaudit.verify.base import ExperimentKind
-from perfaudit.verify.experiments import cacheable_call
+from perfaudit.verify.experiments import (
+    cacheable_call,
+    per_request_setup,
+    threadpool_saturation,
+)
 
-EXPERIMENTS: tuple[ExperimentKind, ...] = (cacheable_call.EXPERIMENT,)
+EXPERIMENTS: tuple[ExperimentKind, ...] = (
+    cacheable_call.EXPERIMENT,
+    per_request_setup.EXPERIMENT,
+    threadpool_saturation.EXPERIMENT,
+)
