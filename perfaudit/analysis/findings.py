@@ -64,6 +64,7 @@ class MeasuredGain:
     ratio: float = 0.0  # median over round pairs of throughput with ÷ without the change
     ratio_low: float = 0.0
     ratio_high: float = 0.0
+    rounds_faster: int = 0  # round pairs with more requests/s with the change than without
     details: tuple[str, ...] = ()
 
     @property

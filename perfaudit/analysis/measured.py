@@ -3,21 +3,39 @@ gain: a ratio within the machine's noise is "no measurable gain", never a win.""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 from perfaudit.analysis.findings import Finding, MeasuredGain
 from perfaudit.model import Experiment
 
-# Throughput with the change ÷ without, median over round pairs, at or above which the
-# change counts as a gain, provided every round pair agreed (its lowest ratio above 1).
+# Throughput with the change ÷ without, per round pair. A gain needs all three:
+# - enough pairs to judge agreement at all;
+MIN_ROUNDS = 5
+# - their median at or above this (a change that does nothing measures about 1);
 MIN_GAIN = 1.15
+# - and most pairs agreeing: one pair hit by a burst of machine noise (a 0.77× pair among
+#   five at 5×) does not veto a gain, but a change that wins only half the time is noise.
+#   With 6 pairs this asks for 5: by chance alone (a coin per pair) 7 times in 64.
+MIN_AGREEING = 0.8
 
 
 def verdict(experiment: Experiment) -> str:
     if experiment.outcome != "measured":
         return experiment.outcome
-    agreed = experiment.ratio_low > 1.0
-    return "gain" if experiment.ratio_median >= MIN_GAIN and agreed else "no-gain"
+    return (
+        "gain"
+        if is_gain(experiment.ratio_median, experiment.rounds, experiment.rounds_faster)
+        else "no-gain"
+    )
+
+
+def is_gain(ratio_median: float, rounds: int, rounds_faster: int) -> bool:
+    return (
+        rounds >= MIN_ROUNDS
+        and ratio_median >= MIN_GAIN
+        and rounds_faster >= math.ceil(MIN_AGREEING * rounds)
+    )
 
 
 def measured_gain(experiment: Experiment) -> MeasuredGain:
@@ -34,6 +52,7 @@ def measured_gain(experiment: Experiment) -> MeasuredGain:
         ratio=experiment.ratio_median,
         ratio_low=experiment.ratio_low,
         ratio_high=experiment.ratio_high,
+        rounds_faster=experiment.rounds_faster,
         details=experiment.details,
     )
 
@@ -70,7 +89,10 @@ def describe(gain: MeasuredGain) -> str:
         f"p50 {gain.p50_before_ms:.1f} ms → {gain.p50_after_ms:.1f} ms, "
         f"{gain.rps_before:.0f} → {gain.rps_after:.0f} requests/s"
     )
-    spread = f"{gain.ratio_low:.2f}–{gain.ratio_high:.2f}× over {gain.rounds} rounds"
+    spread = (
+        f"{gain.ratio_low:.2f}–{gain.ratio_high:.2f}× over {gain.rounds} rounds, "
+        f"{gain.rounds_faster} faster"
+    )
     at = f" at concurrency {gain.concurrency}" if gain.concurrency > 1 else ""
     if gain.gain:
         return f"{numbers}: {_times(gain.ratio)} more requests/s{at} with {gain.change} ({spread})"

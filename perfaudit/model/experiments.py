@@ -29,4 +29,5 @@ class Experiment:
     ratio_median: float = 0.0
     ratio_low: float = 0.0
     ratio_high: float = 0.0
+    rounds_faster: int = 0  # round pairs in which the change gave more requests/s
     details: tuple[str, ...] = ()  # e.g. a query plan before and after

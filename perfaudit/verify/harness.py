@@ -22,7 +22,7 @@ from perfaudit.verify.base import Change, ExperimentKind, Refusal, Switch, Targe
 from perfaudit.verify.experiments import EXPERIMENTS
 from perfaudit.verify.recorder import Recorder
 
-ROUNDS = 4  # per side
+ROUNDS = 6  # per side: enough round pairs for analysis/measured.py's agreement rule
 REQUESTS = 80  # per side, over the rounds, fewer for a slow route …
 MAX_SIDE_S = 2.0  # … so that one side takes about this long at most
 WARMUP = 3  # unmeasured (but fingerprinted) requests per side first
@@ -183,6 +183,7 @@ class _Sides:
             ratio_median=round(statistics.median(ratios), 3),
             ratio_low=round(min(ratios), 3),
             ratio_high=round(max(ratios), 3),
+            rounds_faster=sum(ratio > 1 for ratio in ratios),
             details=details,
         )
 

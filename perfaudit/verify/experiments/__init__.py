@@ -5,12 +5,14 @@ from __future__ import annotations
 from perfaudit.verify.base import ExperimentKind
 from perfaudit.verify.experiments import (
     cacheable_call,
+    event_loop_blocked,
     per_request_setup,
     threadpool_saturation,
 )
 
 EXPERIMENTS: tuple[ExperimentKind, ...] = (
     cacheable_call.EXPERIMENT,
+    event_loop_blocked.EXPERIMENT,
     per_request_setup.EXPERIMENT,
     threadpool_saturation.EXPERIMENT,
 )
