@@ -35,6 +35,8 @@ PLANTED = [
             env=(("EXPORTS_STORAGE_PUT_S", "0.1"),)),
     Planted("sample_apps.inventory:app", ("/stock/A1",), "event-loop-blocked",
             "fetch_stock_level", concurrency=8),
+    Planted("sample_apps.rates:app", ("/rates/USD",), "client-per-request", "fetch_rate",
+            concurrency=8),
 ]  # fmt: skip
 
 

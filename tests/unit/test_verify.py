@@ -341,3 +341,76 @@ def test_event_loop_blocked_refuses_a_def_endpoint() -> None:
     refusal = EXPERIMENT.prepare(target)
     assert isinstance(refusal, Refusal)
     assert "`def`" in refusal.reason
+
+
+def app_module(tmp_path: Path, name: str, source: str) -> ModuleType:
+    import importlib.util
+
+    file = tmp_path / f"{name}.py"
+    file.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, file)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+CLIENT_SOURCE = """
+import httpx2
+from httpx2 import AsyncClient
+import requests
+
+async def through_module():
+    async with httpx2.AsyncClient(timeout=3.0) as client:
+        return client
+
+async def by_name():
+    async with AsyncClient() as client:
+        return client
+
+def through_a_library_call(url):
+    return requests.get(url)
+"""
+
+
+def test_client_per_request_shares_one_client_and_closes_it_after(tmp_path: Path) -> None:
+    import httpx2
+
+    from perfaudit.analysis.rules.client_per_request import CONSTRUCTORS
+    from perfaudit.verify.experiments.client_per_request import constructor_names, shared
+
+    module = app_module(tmp_path, "verify_client_app", CLIENT_SOURCE)
+    [httpx_kind] = [c for c in CONSTRUCTORS if c.label.startswith("httpx")]
+    [requests_kind] = [c for c in CONSTRUCTORS if c.label == "requests.Session"]
+    try:
+        assert constructor_names(module.through_module, module, httpx_kind) == (
+            "httpx2",
+            "AsyncClient",
+            httpx2.AsyncClient,
+        )
+        assert constructor_names(module.by_name, module, httpx_kind) == (
+            "AsyncClient",
+            "",
+            httpx2.AsyncClient,
+        )
+        assert constructor_names(module.through_a_library_call, module, requests_kind) is None
+
+        async def go() -> tuple[Any, Any]:
+            async with shared(module, "httpx2", "AsyncClient", httpx2.AsyncClient)() as switch:
+                switch(True)
+                first, second = await module.through_module(), await module.through_module()
+                assert first is second and not first.is_closed
+                assert isinstance(first, httpx2.AsyncClient)
+                assert module.httpx2.Response is httpx2.Response  # the rest of the module
+                switch(False)
+                unshared = await module.through_module()
+                assert unshared is not first and unshared.is_closed
+            return first, module.httpx2
+
+        client, after = asyncio.run(go())
+        assert after is httpx2
+        assert type(client) is httpx2.AsyncClient
+        assert client.is_closed
+    finally:
+        del sys.modules[module.__name__]

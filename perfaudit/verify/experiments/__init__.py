@@ -5,6 +5,7 @@ from __future__ import annotations
 from perfaudit.verify.base import ExperimentKind
 from perfaudit.verify.experiments import (
     cacheable_call,
+    client_per_request,
     event_loop_blocked,
     per_request_setup,
     threadpool_saturation,
@@ -12,6 +13,7 @@ from perfaudit.verify.experiments import (
 
 EXPERIMENTS: tuple[ExperimentKind, ...] = (
     cacheable_call.EXPERIMENT,
+    client_per_request.EXPERIMENT,
     event_loop_blocked.EXPERIMENT,
     per_request_setup.EXPERIMENT,
     threadpool_saturation.EXPERIMENT,
