@@ -346,6 +346,7 @@ def _finding(number: int, f: Finding) -> Group:
     if f.measured:
         style = "bold green" if f.measured.gain else "yellow"
         body.append(Text(f"measured: {describe(f.measured)}", style=style))
+        body.extend(Text(f"  {line}", style="dim") for line in f.measured.details)
     # The number in a column of its own, so wrapped lines stay under the text they continue.
     row = Table.grid(padding=(0, 1, 0, 0))
     row.add_column(justify="right", no_wrap=True)

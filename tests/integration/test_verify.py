@@ -22,6 +22,7 @@ class Planted(NamedTuple):
     concurrency: int = 1
     requests: int = 30
     env: tuple[tuple[str, str], ...] = ()
+    flags: tuple[str, ...] = ()
 
 
 PLANTED = [
@@ -37,14 +38,24 @@ PLANTED = [
             "fetch_stock_level", concurrency=8),
     Planted("sample_apps.rates:app", ("/rates/USD",), "client-per-request", "fetch_rate",
             concurrency=8),
+    # The database is a file (the lifespan's, in a temporary folder): perfaudit may create
+    # the index on a file only when told it may.
+    Planted("sample_apps.events:app", ("/accounts/acct-00042/events",), "missing-index",
+            "recent_events", flags=("--verify-writes-db",)),
 ]  # fmt: skip
 
 
 def _verified(
-    perfaudit: Any, target: str, routes: tuple[str, ...], concurrency: int, requests: int = 30
+    perfaudit: Any,
+    target: str,
+    routes: tuple[str, ...],
+    concurrency: int,
+    requests: int = 30,
+    *,
+    flags: tuple[str, ...] = (),
 ) -> Any:
     args = ("-q", "-n", str(requests), "-c", str(concurrency), "--warmup", "2", "--verify")
-    return perfaudit("profile", target, *routes, *args)
+    return perfaudit("profile", target, *routes, *args, *flags)
 
 
 @pytest.mark.parametrize("planted", PLANTED, ids=lambda p: p.finding)
@@ -54,7 +65,12 @@ def test_the_planted_findings_change_measures_a_gain(
     for name, value in planted.env:
         monkeypatch.setenv(name, value)
     result = _verified(
-        perfaudit, planted.target, planted.routes, planted.concurrency, planted.requests
+        perfaudit,
+        planted.target,
+        planted.routes,
+        planted.concurrency,
+        planted.requests,
+        flags=planted.flags,
     )
     assert result.code == 0, result.stderr
     [finding] = [f for f in result.report["findings"] if f["id"] == planted.finding]
@@ -67,6 +83,18 @@ def test_the_planted_findings_change_measures_a_gain(
     assert measured["rounds_faster"] >= MIN_AGREEING * measured["rounds"]
     assert result.report["findings"][0]["id"] == planted.finding
     assert "measured:" in result.stdout
+    if planted.finding == "missing-index":
+        plan_before, plan_after = measured["details"]
+        assert plan_before.startswith("plan before: SCAN events")
+        assert "USING INDEX ix_events_account" in plan_after
+
+
+def test_missing_index_leaves_a_file_database_alone_without_the_flag(perfaudit: Any) -> None:
+    result = _verified(perfaudit, "sample_apps.events:app", ("/accounts/acct-00042/events",), 1)
+    assert result.code == 0, result.stderr
+    [finding] = [f for f in result.report["findings"] if f["id"] == "missing-index"]
+    assert finding["measured"]["verdict"] == "refused"
+    assert "--verify-writes-db" in finding["measured"]["reason"]
 
 
 def test_no_experiment_claims_a_gain_on_the_clean_app(perfaudit: Any) -> None:

@@ -4,6 +4,7 @@ called a gain, findings ranked by measured gain, the gain shown in every format.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -414,3 +415,89 @@ def test_client_per_request_shares_one_client_and_closes_it_after(tmp_path: Path
         assert client.is_closed
     finally:
         del sys.modules[module.__name__]
+
+
+INDEX_EVIDENCE = {
+    "table": "events",
+    "statement": "SELECT id FROM events WHERE account = ? ORDER BY id DESC LIMIT ?",
+    "index": "CREATE INDEX ix_events_account ON events(account)",
+}
+
+
+def events_db(conn: Any) -> Any:
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, account TEXT)")
+    conn.executemany("INSERT INTO events VALUES (?, ?)", [(i, f"a{i % 50}") for i in range(500)])
+    conn.commit()
+    return conn
+
+
+def index_target(database: str, *, writes_db: bool = False) -> Target:
+    finding = replace(
+        FINDING, id="missing-index", evidence={**INDEX_EVIDENCE, "database": database}
+    )
+    return replace(target_for(App()), finding=finding, writes_db=writes_db)
+
+
+def indexes(conn: Any) -> list[str]:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    return [name for (name,) in rows]
+
+
+def tried(change: Change | Refusal, check: Callable[[], None]) -> tuple[str, ...]:
+    assert isinstance(change, Change), change
+
+    async def go() -> None:
+        async with change.apply() as switch:
+            switch(True)
+            check()
+            switch(False)
+            switch(True)
+
+    asyncio.run(go())
+    assert change.details is not None
+    return change.details()
+
+
+def test_missing_index_refuses_a_file_database_without_the_flag(tmp_path: Path) -> None:
+    import sqlite3
+
+    from perfaudit.verify.experiments.missing_index import EXPERIMENT
+
+    file = tmp_path / "events.db"
+    with contextlib.closing(events_db(sqlite3.connect(file))):
+        pass
+    refusal = EXPERIMENT.prepare(index_target(str(file)))
+    assert isinstance(refusal, Refusal)
+    assert "--verify-writes-db" in refusal.reason
+
+
+def test_missing_index_on_a_file_database_with_the_flag_is_dropped_after(tmp_path: Path) -> None:
+    import sqlite3
+
+    from perfaudit.verify.experiments.missing_index import EXPERIMENT
+
+    file = tmp_path / "events.db"
+    with contextlib.closing(events_db(sqlite3.connect(file))) as app_conn:
+
+        def check() -> None:
+            assert indexes(app_conn) == ["ix_events_account"]  # the app's connection sees it
+
+        details = tried(EXPERIMENT.prepare(index_target(str(file), writes_db=True)), check)
+        assert indexes(app_conn) == []
+    assert details[0] == "plan before: SCAN events"
+    assert details[1].startswith("plan after: SEARCH events USING COVERING INDEX ix_events_account")
+
+
+def test_missing_index_on_an_in_memory_database_uses_the_apps_connection() -> None:
+    import sqlite3
+
+    from perfaudit.verify.experiments.missing_index import EXPERIMENT
+
+    with contextlib.closing(events_db(sqlite3.connect(":memory:"))) as app_conn:
+
+        def check() -> None:
+            assert indexes(app_conn) == ["ix_events_account"]
+
+        details = tried(EXPERIMENT.prepare(index_target(":memory:")), check)
+        assert indexes(app_conn) == []
+    assert "INDEX ix_events_account (account=?)" in details[1]

@@ -7,6 +7,7 @@ from perfaudit.verify.experiments import (
     cacheable_call,
     client_per_request,
     event_loop_blocked,
+    missing_index,
     per_request_setup,
     threadpool_saturation,
 )
@@ -15,6 +16,7 @@ EXPERIMENTS: tuple[ExperimentKind, ...] = (
     cacheable_call.EXPERIMENT,
     client_per_request.EXPERIMENT,
     event_loop_blocked.EXPERIMENT,
+    missing_index.EXPERIMENT,
     per_request_setup.EXPERIMENT,
     threadpool_saturation.EXPERIMENT,
 )
