@@ -67,8 +67,15 @@ def _handler(delay_s: float, body: str) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of more new connections than
+    # that (8 requests in flight over one shared client) overflows it, and the dropped
+    # SYNs are retried a whole second later, a stall no real service would add.
+    request_queue_size = 128
+
+
 def _serve(delay_s: float, body: str) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(delay_s, body))
+    server = _Server(("127.0.0.1", 0), _handler(delay_s, body))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     print(server.server_address[1], flush=True)
