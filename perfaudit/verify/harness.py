@@ -53,6 +53,8 @@ async def run_experiments(
     for finding in build_report(run.session).findings:
         kind = by_id.get(finding.id)
         request = requests.get(finding.route or "")
+        if kind is not None and finding.route is None and getattr(kind, "app_wide", False):
+            request = run.requests[0] if run.requests else None  # the app, not one route
         if kind is None or request is None:
             continue
         target = Target(

@@ -501,3 +501,45 @@ def test_missing_index_on_an_in_memory_database_uses_the_apps_connection() -> No
         details = tried(EXPERIMENT.prepare(index_target(":memory:")), check)
         assert indexes(app_conn) == []
     assert "INDEX ix_events_account (account=?)" in details[1]
+
+
+@pytest.mark.parametrize(
+    ("absent", "reason"),
+    [
+        (("httptools",), "not available: httptools is not installed"),
+        (("uvloop", "httptools"), "not available: uvloop and httptools are not installed"),
+        ((), "not implemented yet"),
+    ],
+)
+def test_default_event_loop_refuses_without_uvloop_and_httptools(
+    absent: tuple[str, ...], reason: str
+) -> None:
+    from perfaudit.verify.experiments.default_event_loop import DefaultEventLoopExperiment
+
+    kind = DefaultEventLoopExperiment(installed=lambda name: name not in absent)
+    refusal = kind.prepare(replace(target_for(App()), finding=replace(FINDING, route=None)))
+    assert isinstance(refusal, Refusal)
+    assert refusal.reason.startswith(reason)
+
+
+def test_an_app_wide_finding_is_tried_on_the_first_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    from perfaudit.progress import NoProgress
+    from perfaudit.verify import harness
+
+    finding = replace(FINDING, id="default-event-loop", route=None, location=None)
+    run = run_for(App())
+    report = build_report(run.session)
+    monkeypatch.setattr(harness, "build_report", lambda _: replace(report, findings=[finding]))
+
+    @dataclass(frozen=True)
+    class AppWide:
+        finding_id: str = "default-event-loop"
+        app_wide: bool = True
+
+        def prepare(self, target: Target) -> Change | Refusal:
+            assert target.request == RequestSpec("GET", "/x")
+            return Refusal("not available: httptools is not installed")
+
+    [tried_once] = asyncio.run(harness.run_experiments(run, NoProgress(), [AppWide()]))
+    assert tried_once.outcome == "refused"
+    assert tried_once.route == ""

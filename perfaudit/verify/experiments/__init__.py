@@ -6,6 +6,7 @@ from perfaudit.verify.base import ExperimentKind
 from perfaudit.verify.experiments import (
     cacheable_call,
     client_per_request,
+    default_event_loop,
     event_loop_blocked,
     missing_index,
     per_request_setup,
@@ -15,6 +16,7 @@ from perfaudit.verify.experiments import (
 EXPERIMENTS: tuple[ExperimentKind, ...] = (
     cacheable_call.EXPERIMENT,
     client_per_request.EXPERIMENT,
+    default_event_loop.EXPERIMENT,
     event_loop_blocked.EXPERIMENT,
     missing_index.EXPERIMENT,
     per_request_setup.EXPERIMENT,
