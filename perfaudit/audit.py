@@ -270,6 +270,9 @@ class _AuditRun:
             timeout_s=self.options.timeout_s,
             on_tick=self.guard.beat,
             writes_db=self.options.verify_writes_db,
+            app_spec=self.options.target,
+            factory=self.options.factory,
+            lifespan=self.options.lifespan,
         )
         self.experiments.extend(await run_experiments(run, self.progress))
 

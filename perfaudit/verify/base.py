@@ -4,7 +4,7 @@ that turns it on and off between rounds) or a Refusal saying why it cannot be tr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from perfaudit.analysis.findings import Finding
 from perfaudit.load.plan import RequestSpec
-from perfaudit.model import RouteEvidence, RouteProbe, Session
+from perfaudit.model import Experiment, RouteEvidence, RouteProbe, Session
 
 Switch = Callable[[bool], None]  # True: the change is in effect; False: the app as it was
 
@@ -23,6 +23,16 @@ class Change:
     apply: Callable[[], AbstractAsyncContextManager[Switch]]
     concurrency: int | None = None  # measure at this concurrency instead of the run's
     details: Callable[[], tuple[str, ...]] | None = None  # read after the measurement
+
+
+@dataclass(frozen=True, slots=True)
+class OwnMeasurement:
+    """An experiment that cannot be measured in this process (default-event-loop: the app
+    served by real uvicorn processes) and measures itself: `measure(finding, tick)` returns
+    the finished Experiment; `tick` tells the hang guard the run is alive."""
+
+    description: str
+    measure: Callable[[Finding, Callable[[], None]], Awaitable[Experiment]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +51,11 @@ class Target:
     app_root: Path
     concurrency: int
     writes_db: bool = False  # --verify-writes-db: a file database may be changed (and restored)
+    # How the run loaded the app, for an experiment that serves it in another process.
+    app_spec: str = ""  # "module:app"
+    factory: bool = False
+    lifespan: bool = True
+    timeout_s: float = 30.0
 
     @property
     def evidence(self) -> RouteEvidence | None:
@@ -58,4 +73,4 @@ class Target:
 class ExperimentKind(Protocol):
     finding_id: str
 
-    def prepare(self, target: Target) -> Change | Refusal: ...
+    def prepare(self, target: Target) -> Change | OwnMeasurement | Refusal: ...

@@ -18,7 +18,14 @@ from perfaudit.load.driver import InProcessDriver, PhaseResult
 from perfaudit.load.plan import RequestSpec
 from perfaudit.model import Experiment, Session
 from perfaudit.progress import Progress
-from perfaudit.verify.base import Change, ExperimentKind, Refusal, Switch, Target
+from perfaudit.verify.base import (
+    Change,
+    ExperimentKind,
+    OwnMeasurement,
+    Refusal,
+    Switch,
+    Target,
+)
 from perfaudit.verify.experiments import EXPERIMENTS
 from perfaudit.verify.recorder import Recorder
 
@@ -40,6 +47,9 @@ class VerifyRun:
     timeout_s: float
     on_tick: Callable[[], None] | None = None
     writes_db: bool = False
+    app_spec: str = ""  # how the run loaded the app (default-event-loop serves it again)
+    factory: bool = False
+    lifespan: bool = True
 
 
 async def run_experiments(
@@ -65,6 +75,10 @@ async def run_experiments(
             run.app_root,
             run.concurrency,
             run.writes_db,
+            app_spec=run.app_spec,
+            factory=run.factory,
+            lifespan=run.lifespan,
+            timeout_s=run.timeout_s,
         )
         progress.begin(f"verify    {finding.route} {finding.id}", None)
         try:
@@ -82,6 +96,12 @@ async def try_experiment(kind: ExperimentKind, target: Target, run: VerifyRun) -
         return _experiment(finding, "", "failed", reason=f"{type(exc).__name__}: {exc}")
     if isinstance(prepared, Refusal):
         return _experiment(finding, "", "refused", reason=prepared.reason)
+    if isinstance(prepared, OwnMeasurement):
+        try:
+            return await prepared.measure(finding, run.on_tick or (lambda: None))
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:300]
+            return _experiment(finding, prepared.description, "failed", reason=reason)
     try:
         return await measure(prepared, target, run)
     except Exception as exc:

@@ -506,9 +506,8 @@ def test_missing_index_on_an_in_memory_database_uses_the_apps_connection() -> No
 @pytest.mark.parametrize(
     ("absent", "reason"),
     [
-        (("httptools",), "not available: httptools is not installed"),
-        (("uvloop", "httptools"), "not available: uvloop and httptools are not installed"),
-        ((), "not implemented yet"),
+        (("uvicorn",), "not available: uvicorn is not installed"),
+        (("uvloop", "httptools"), "not available: install uvicorn[standard] to measure"),
     ],
 )
 def test_default_event_loop_refuses_without_uvloop_and_httptools(
@@ -517,9 +516,51 @@ def test_default_event_loop_refuses_without_uvloop_and_httptools(
     from perfaudit.verify.experiments.default_event_loop import DefaultEventLoopExperiment
 
     kind = DefaultEventLoopExperiment(installed=lambda name: name not in absent)
-    refusal = kind.prepare(replace(target_for(App()), finding=replace(FINDING, route=None)))
+    target = replace(target_for(App()), finding=replace(FINDING, route=None), app_spec="m:app")
+    refusal = kind.prepare(target)
     assert isinstance(refusal, Refusal)
     assert refusal.reason.startswith(reason)
+
+
+def test_default_event_loop_refuses_an_app_not_loaded_from_a_spec() -> None:
+    from perfaudit.verify.experiments.default_event_loop import DefaultEventLoopExperiment
+
+    kind = DefaultEventLoopExperiment(installed=lambda name: True)
+    refusal = kind.prepare(replace(target_for(App()), finding=replace(FINDING, route=None)))
+    assert isinstance(refusal, Refusal)
+    assert "module:app" in refusal.reason
+
+
+@pytest.mark.parametrize(
+    ("absent", "loop", "http", "compared"),
+    [
+        ((), "uvloop", "httptools", "uvloop + httptools vs asyncio + h11"),
+        (("httptools",), "uvloop", "h11", "uvloop vs asyncio, both on h11: httptools is not"),
+        (("uvloop",), "asyncio", "httptools", "httptools vs h11, both on asyncio: uvloop is not"),
+    ],
+)
+def test_default_event_loop_compares_only_what_is_installed(
+    absent: tuple[str, ...], loop: str, http: str, compared: str
+) -> None:
+    from perfaudit.verify.base import OwnMeasurement
+    from perfaudit.verify.experiments.default_event_loop import (
+        DEFAULT,
+        DefaultEventLoopExperiment,
+        Plan,
+        Server,
+        plan,
+    )
+
+    chosen = plan(lambda name: name not in absent)
+    assert isinstance(chosen, Plan)
+    assert chosen.best == Server(loop, http)
+    assert chosen.compared.startswith(compared)
+    assert Server("asyncio", "h11") == DEFAULT
+    kind = DefaultEventLoopExperiment(installed=lambda name: name not in absent)
+    target = replace(target_for(App()), finding=replace(FINDING, route=None), app_spec="m:app")
+    prepared = kind.prepare(target)
+    assert isinstance(prepared, OwnMeasurement)
+    assert prepared.description == f"uvicorn on {loop} + {http} instead of asyncio + h11"
 
 
 def test_an_app_wide_finding_is_tried_on_the_first_route(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,19 +1,87 @@
-"""default-event-loop: the app served by a real uvicorn on 127.0.0.1 with uvloop and
-httptools versus asyncio and h11, compared over HTTP. That comparison needs both packages
-installed where perfaudit runs; without them it is refused, naming what is missing.
+"""default-event-loop: the app served by real uvicorn processes on 127.0.0.1, one with the
+fastest loop and parser installed (uvloop, httptools) and one with uvicorn's pure-Python
+defaults (asyncio, h11), compared over HTTP with perfaudit's load engine on the run's first
+route. In-process there is no socket and no HTTP parsing, so only this shows the gain.
 
-The comparison itself is not implemented yet: with both installed the experiment is refused
-too, saying so, rather than estimated in-process (where no socket or HTTP parsing happens,
-so the gain would be understated; see analysis/rules/default_event_loop.py)."""
+Both servers are up at once on two ports: the rounds interleave without a restart between
+them (a fresh server per side would cost 3 × 2 starts and put a cold process in every
+round), and the idle server takes no CPU while the other one is loaded. Each is stopped by
+its PID whatever happens.
+
+Only what is installed is measured: without httptools both servers use h11 and the details
+say so, so the report never claims a gain it did not measure. Without uvloop and httptools
+there is nothing to compare; without uvicorn nothing to serve with."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib.util
-from collections.abc import Callable
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import IO
 
-from perfaudit.verify.base import Change, Refusal, Target
+from perfaudit.analysis.findings import Finding
+from perfaudit.load.engine import drive
+from perfaudit.load.outcome import EngineResult
+from perfaudit.load.scenario import LoadPlan
+from perfaudit.load.scenario import Target as LoadTarget
+from perfaudit.model import Experiment
+from perfaudit.verify.base import OwnMeasurement, Refusal, Target
 
-NEEDED = ("uvicorn", "uvloop", "httptools")
+ROUNDS = 3  # interleaved, alternating which side goes first
+SIDE_S = 1.5  # per side and round
+MIN_CONNECTIONS = 8
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    loop: str  # uvicorn --loop
+    http: str  # uvicorn --http
+
+    def __str__(self) -> str:
+        return f"{self.loop} + {self.http}"
+
+
+DEFAULT = Server("asyncio", "h11")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    best: Server
+    compared: str  # what the comparison measures, for the details
+
+
+def plan(installed: Callable[[str], bool]) -> Plan | Refusal:
+    """Which servers to compare, from what is installed; or why there is nothing to."""
+    if not installed("uvicorn"):
+        return Refusal("not available: uvicorn is not installed")
+    uvloop, httptools = installed("uvloop"), installed("httptools")
+    if not uvloop and not httptools:
+        return Refusal(
+            "not available: install uvicorn[standard] to measure "
+            "(uvloop and httptools are not installed)"
+        )
+    best = Server("uvloop" if uvloop else "asyncio", "httptools" if httptools else "h11")
+    if uvloop and httptools:
+        compared = "uvloop + httptools vs asyncio + h11"
+    elif uvloop:
+        compared = "uvloop vs asyncio, both on h11: httptools is not installed"
+    else:
+        compared = "httptools vs h11, both on asyncio: uvloop is not installed"
+    return Plan(best, compared)
 
 
 class DefaultEventLoopExperiment:
@@ -23,15 +91,189 @@ class DefaultEventLoopExperiment:
     def __init__(self, installed: Callable[[str], bool] | None = None) -> None:
         self._installed = installed or _installed
 
-    def prepare(self, target: Target) -> Change | Refusal:
-        missing = [name for name in NEEDED if not self._installed(name)]
-        if missing:
-            verb = "is" if len(missing) == 1 else "are"
-            return Refusal(f"not available: {' and '.join(missing)} {verb} not installed")
-        return Refusal(
-            "not implemented yet: serving the app through uvicorn with uvloop/httptools "
-            "versus asyncio/h11 and comparing over HTTP"
-        )
+    def prepare(self, target: Target) -> OwnMeasurement | Refusal:
+        chosen = plan(self._installed)
+        if isinstance(chosen, Refusal):
+            return chosen
+        if not target.app_spec:
+            return Refusal("not available: the run did not load the app from a module:app spec")
+        description = f"uvicorn on {chosen.best} instead of {DEFAULT}"
+
+        async def measure(finding: Finding, tick: Callable[[], None]) -> Experiment:
+            return await _compare(target, chosen, description, finding, tick)
+
+        return OwnMeasurement(description, measure)
+
+
+async def _compare(
+    target: Target, chosen: Plan, description: str, finding: Finding, tick: Callable[[], None]
+) -> Experiment:
+    connections = max(MIN_CONNECTIONS, target.concurrency)
+    async with _serving(target, DEFAULT) as default, _serving(target, chosen.best) as best:
+        tick()
+        sample = await _same_sample(target, default.port, best.port)
+        if sample:
+            return _result(finding, description, "changes-behaviour", reason=sample)
+        results: dict[bool, list[EngineResult]] = {False: [], True: []}
+        for index in range(ROUNDS):
+            for on in (False, True) if index % 2 == 0 else (True, False):
+                port = best.port if on else default.port
+                result = await drive(_load(target, port, connections), on_progress=lambda _: tick())
+                tick()
+                [tally] = result.tallies
+                if tally.errors or not tally.requests:
+                    side = f"{chosen.best if on else DEFAULT}"
+                    failed = f"{tally.errors} request(s) failed on {side}: {tally.error_sample}"
+                    return _result(finding, description, "failed", reason=failed[:300])
+                results[on].append(result)
+        pids = f"uvicorn PIDs {default.pid} ({DEFAULT}) and {best.pid} ({chosen.best})"
+    before, after = results[False], results[True]
+    ratios = [_rps(a) / _rps(b) for a, b in zip(after, before, strict=True)]
+    details = (
+        f"compared: {chosen.compared}",
+        f"over HTTP on 127.0.0.1, {connections} keep-alive connections, "
+        f"{ROUNDS} interleaved rounds of {SIDE_S:g} s per side",
+        "sample response: same status and body on both",
+        f"{pids}, both stopped",
+    )
+    return _result(
+        finding,
+        description,
+        "measured",
+        concurrency=connections,
+        rounds=len(ratios),
+        requests_per_round=int(statistics.median(r.tallies[0].requests for r in after + before)),
+        p50_before_ms=round(_p50_ms(before), 3),
+        p50_after_ms=round(_p50_ms(after), 3),
+        rps_before=round(statistics.median(map(_rps, before)), 2),
+        rps_after=round(statistics.median(map(_rps, after)), 2),
+        ratio_median=round(statistics.median(ratios), 3),
+        ratio_low=round(min(ratios), 3),
+        ratio_high=round(max(ratios), 3),
+        rounds_faster=sum(ratio > 1 for ratio in ratios),
+        details=details,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Running:
+    pid: int
+    port: int
+
+
+@contextlib.asynccontextmanager
+async def _serving(target: Target, server: Server) -> AsyncIterator[_Running]:
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", target.app_spec,
+        "--host", "127.0.0.1", "--port", str(port),
+        "--app-dir", str(target.app_root),
+        "--loop", server.loop, "--http", server.http,
+        "--lifespan", "auto" if target.lifespan else "off",
+        "--no-access-log", "--log-level", "warning",
+        *(["--factory"] if target.factory else []),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        try:
+            await _wait_until_listening(process, port, server, stderr)
+            yield _Running(process.pid, port)
+        finally:
+            _stop(process)
+
+
+async def _wait_until_listening(
+    process: subprocess.Popen[bytes], port: int, server: Server, stderr: IO[bytes]
+) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr.seek(0)
+            said = stderr.read().decode(errors="replace").strip().splitlines()
+            last = said[-1] if said else "no output"
+            raise RuntimeError(f"uvicorn ({server}) exited with {process.returncode}: {last}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"uvicorn ({server}) did not listen on port {port} in {START_TIMEOUT_S} s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """By its PID: SIGTERM (uvicorn shuts down and runs the lifespan's end), then SIGKILL."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.wait(timeout=STOP_TIMEOUT_S)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _url(target: Target, port: int) -> str:
+    return f"http://127.0.0.1:{port}{target.request.url}"
+
+
+def _load(target: Target, port: int, connections: int) -> LoadPlan:
+    request = target.request
+    load_target = LoadTarget(_url(target, port), request.method, request.headers, request.body)
+    return LoadPlan(
+        (load_target,), connections=connections, duration_s=SIDE_S, timeout_s=target.timeout_s
+    )
+
+
+async def _same_sample(target: Target, default_port: int, best_port: int) -> str:
+    """ "" when one request gets the same status and body from both servers, else what
+    differed."""
+    default = await asyncio.to_thread(_fetch, target, default_port)
+    best = await asyncio.to_thread(_fetch, target, best_port)
+    if default[0] != best[0]:
+        return f"status {default[0]} with {DEFAULT}, {best[0]} with the faster server"
+    if default[1] != best[1]:
+        return "the response body differs between the two servers"
+    return ""
+
+
+def _fetch(target: Target, port: int) -> tuple[int, bytes]:
+    request = target.request
+    sent = urllib.request.Request(
+        _url(target, port),
+        data=request.body or None,
+        headers=dict(request.headers),
+        method=request.method,
+    )
+    try:
+        with urllib.request.urlopen(sent, timeout=target.timeout_s) as response:
+            return int(response.status), bytes(response.read())
+    except urllib.error.HTTPError as error:
+        return int(error.code), bytes(error.read())
+
+
+def _rps(result: EngineResult) -> float:
+    return result.tallies[0].requests / result.wall_s if result.wall_s > 0 else 0.0
+
+
+def _p50_ms(results: list[EngineResult]) -> float:
+    durations = [d for result in results for d in result.tallies[0].durations_s]
+    return statistics.median(durations) * 1000 if durations else 0.0
+
+
+def _result(finding: Finding, change: str, outcome: str, **numbers: object) -> Experiment:
+    return Experiment(
+        finding_id=finding.id,
+        route=finding.route or "",
+        function=finding.location.function if finding.location else "",
+        change=change,
+        outcome=outcome,  # type: ignore[arg-type]
+        **numbers,  # type: ignore[arg-type]
+    )
 
 
 def _installed(name: str) -> bool:
