@@ -92,8 +92,15 @@ def test_two_workers_are_followed_and_pooled(perfaudit: Any) -> None:
             perfaudit, str(server.process.pid), "--subprocesses", "--url", server.url,
             "--load", "/errors/count", "-c", "8", "--app", "sample_apps.logs:app",
         )  # fmt: skip
+    # The planted function ranks first. With two loops on two shared cores the share of
+    # time each loop is blocked varies with the machine's load, and a CPU-bound scan is
+    # then sometimes graded as a cpu-hotspot above it; both name count_errors.
     first = top(result)
-    assert (first["id"], first["route"]) == ("event-loop-blocked", "GET /errors/count")
+    assert (first["route"], first["location"]["function"]) == ("GET /errors/count", "count_errors")
+    blocked = [f for f in result.report["findings"] if f["id"] == "event-loop-blocked"]
+    assert [(f["route"], f["location"]["function"]) for f in blocked] == [
+        ("GET /errors/count", "count_errors")
+    ]
     processes = result.report["sampling"]["processes"]
     serving = [p for p in processes if "spawn_main" in p["command"]]
     assert len(serving) == 2 and all(p["samples"] for p in serving), processes
