@@ -4,7 +4,8 @@ that turns it on and off between rounds) or a Refusal saying why it cannot be tr
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import statistics
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any, Protocol
 from perfaudit.analysis.findings import Finding
 from perfaudit.load.plan import RequestSpec
 from perfaudit.model import Experiment, RouteEvidence, RouteProbe, Session
+from perfaudit.model.experiments import Outcome
 
 Switch = Callable[[bool], None]  # True: the change is in effect; False: the app as it was
 
@@ -74,3 +76,61 @@ class ExperimentKind(Protocol):
     finding_id: str
 
     def prepare(self, target: Target) -> Change | OwnMeasurement | Refusal: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Side:
+    """One side of one round (with or without the change): what it served and how fast."""
+
+    rps: float
+    durations_s: Sequence[float]
+
+
+def experiment_of(finding: Finding, change: str, outcome: Outcome, **numbers: Any) -> Experiment:
+    """An Experiment about `finding`, named by its id, route and location."""
+    return Experiment(
+        finding_id=finding.id,
+        route=finding.route or "",
+        function=finding.location.function if finding.location else "",
+        change=change,
+        outcome=outcome,
+        **numbers,
+    )
+
+
+def measured(
+    finding: Finding,
+    change: str,
+    *,
+    before: Sequence[Side],
+    after: Sequence[Side],
+    concurrency: int,
+    requests_per_round: int,
+    details: tuple[str, ...] = (),
+) -> Experiment:
+    """The rounds' figures: medians over sides, ratios (with ÷ without) over round pairs."""
+    ratios = [a.rps / b.rps for a, b in zip(after, before, strict=True) if b.rps > 0]
+    if not ratios:
+        return experiment_of(finding, change, "failed", reason="nothing was measured")
+    return experiment_of(
+        finding,
+        change,
+        "measured",
+        concurrency=concurrency,
+        rounds=len(ratios),
+        requests_per_round=requests_per_round,
+        p50_before_ms=round(_p50_ms(before), 3),
+        p50_after_ms=round(_p50_ms(after), 3),
+        rps_before=round(statistics.median(side.rps for side in before), 2),
+        rps_after=round(statistics.median(side.rps for side in after), 2),
+        ratio_median=round(statistics.median(ratios), 3),
+        ratio_low=round(min(ratios), 3),
+        ratio_high=round(max(ratios), 3),
+        rounds_faster=sum(ratio > 1 for ratio in ratios),
+        details=details,
+    )
+
+
+def _p50_ms(sides: Sequence[Side]) -> float:
+    durations = [d for side in sides for d in side.durations_s]
+    return statistics.median(durations) * 1000 if durations else 0.0

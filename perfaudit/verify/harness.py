@@ -6,7 +6,6 @@ restores the app whatever happens, before the next experiment starts."""
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +22,11 @@ from perfaudit.verify.base import (
     ExperimentKind,
     OwnMeasurement,
     Refusal,
+    Side,
     Switch,
     Target,
+    experiment_of,
+    measured,
 )
 from perfaudit.verify.experiments import EXPERIMENTS
 from perfaudit.verify.recorder import Recorder
@@ -93,20 +95,20 @@ async def try_experiment(kind: ExperimentKind, target: Target, run: VerifyRun) -
     try:
         prepared = kind.prepare(target)
     except Exception as exc:  # an app we cannot see into: say so, never crash the report
-        return _experiment(finding, "", "failed", reason=f"{type(exc).__name__}: {exc}")
+        return experiment_of(finding, "", "failed", reason=f"{type(exc).__name__}: {exc}")
     if isinstance(prepared, Refusal):
-        return _experiment(finding, "", "refused", reason=prepared.reason)
+        return experiment_of(finding, "", "refused", reason=prepared.reason)
     if isinstance(prepared, OwnMeasurement):
         try:
             return await prepared.measure(finding, run.on_tick or (lambda: None))
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:300]
-            return _experiment(finding, prepared.description, "failed", reason=reason)
+            return experiment_of(finding, prepared.description, "failed", reason=reason)
     try:
         return await measure(prepared, target, run)
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
-        return _experiment(finding, prepared.description, "failed", reason=reason)
+        return experiment_of(finding, prepared.description, "failed", reason=reason)
 
 
 async def measure(change: Change, target: Target, run: VerifyRun) -> Experiment:
@@ -121,10 +123,10 @@ async def measure(change: Change, target: Target, run: VerifyRun) -> Experiment:
     details = change.details() if change.details else ()
     finding = target.finding
     if sides.failed:
-        return _experiment(finding, change.description, "failed", reason=sides.failed)
+        return experiment_of(finding, change.description, "failed", reason=sides.failed)
     changed = recorder.behaviour_change()
     if changed:
-        return _experiment(finding, change.description, "changes-behaviour", reason=changed)
+        return experiment_of(finding, change.description, "changes-behaviour", reason=changed)
     return sides.experiment(finding, change.description, details)
 
 
@@ -187,25 +189,13 @@ class _Sides:
             switch(False)
 
     def experiment(self, finding: Finding, change: str, details: tuple[str, ...]) -> Experiment:
-        before, after = self.phases[False], self.phases[True]
-        ratios = [_rps(a) / _rps(b) for a, b in zip(after, before, strict=True) if _rps(b) > 0]
-        if not ratios:
-            return _experiment(finding, change, "failed", reason="nothing was measured")
-        return _experiment(
+        return measured(
             finding,
             change,
-            "measured",
+            before=[_side(phase) for phase in self.phases[False]],
+            after=[_side(phase) for phase in self.phases[True]],
             concurrency=self.concurrency,
-            rounds=len(ratios),
             requests_per_round=self.round_size,
-            p50_before_ms=round(_p50_ms(before), 3),
-            p50_after_ms=round(_p50_ms(after), 3),
-            rps_before=round(statistics.median(map(_rps, before)), 2),
-            rps_after=round(statistics.median(map(_rps, after)), 2),
-            ratio_median=round(statistics.median(ratios), 3),
-            ratio_low=round(min(ratios), 3),
-            ratio_high=round(max(ratios), 3),
-            rounds_faster=sum(ratio > 1 for ratio in ratios),
             details=details,
         )
 
@@ -216,27 +206,12 @@ def _round_size(warm: PhaseResult, concurrency: int) -> int:
     return max(2 * concurrency, min(REQUESTS // ROUNDS, affordable), 1)
 
 
-def _rps(phase: PhaseResult) -> float:
-    return phase.requests / phase.wall_s if phase.wall_s > 0 else 0.0
-
-
-def _p50_ms(phases: list[PhaseResult]) -> float:
-    durations = [d for phase in phases for d in phase.durations_s]
-    return statistics.median(durations) * 1000 if durations else 0.0
+def _side(phase: PhaseResult) -> Side:
+    rps = phase.requests / phase.wall_s if phase.wall_s > 0 else 0.0
+    return Side(rps, phase.durations_s)
 
 
 def _errors(phase: PhaseResult, on: bool) -> str:
     side = "with" if on else "without"
     sample = phase.error_sample.message if phase.error_sample else "no response"
     return f"{phase.errors} request(s) failed {side} the change: {sample}"[:300]
-
-
-def _experiment(finding: Finding, change: str, outcome: Any, **numbers: Any) -> Experiment:
-    return Experiment(
-        finding_id=finding.id,
-        route=finding.route or "",
-        function=finding.location.function if finding.location else "",
-        change=change,
-        outcome=outcome,
-        **numbers,
-    )

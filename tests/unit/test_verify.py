@@ -584,3 +584,28 @@ def test_an_app_wide_finding_is_tried_on_the_first_route(monkeypatch: pytest.Mon
     [tried_once] = asyncio.run(harness.run_experiments(run, NoProgress(), [AppWide()]))
     assert tried_once.outcome == "refused"
     assert tried_once.route == ""
+
+
+def test_measured_rounds_give_medians_and_round_pair_ratios() -> None:
+    from perfaudit.analysis.findings import Finding, Severity
+    from perfaudit.verify.base import Side, measured
+
+    finding = Finding("cacheable-call", Severity.HIGH, "t", "GET /x", None, {}, "s")
+    before = [Side(100.0, (0.010, 0.012)), Side(50.0, (0.020,))]
+    after = [Side(300.0, (0.002,)), Side(40.0, (0.003, 0.004))]
+    result = measured(
+        finding, "memoised", before=before, after=after, concurrency=2, requests_per_round=3
+    )
+    assert (result.outcome, result.route, result.rounds) == ("measured", "GET /x", 2)
+    assert (result.ratio_low, result.ratio_high, result.ratio_median) == (0.8, 3.0, 1.9)
+    assert (result.rounds_faster, result.rps_before, result.rps_after) == (1, 75.0, 170.0)
+    assert (result.p50_before_ms, result.p50_after_ms) == (12.0, 3.0)
+    nothing = measured(
+        finding,
+        "memoised",
+        before=[Side(0.0, ())],
+        after=[Side(1.0, ())],
+        concurrency=1,
+        requests_per_round=1,
+    )
+    assert (nothing.outcome, nothing.reason) == ("failed", "nothing was measured")

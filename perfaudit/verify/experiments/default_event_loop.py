@@ -37,7 +37,7 @@ from perfaudit.load.outcome import EngineResult
 from perfaudit.load.scenario import LoadPlan
 from perfaudit.load.scenario import Target as LoadTarget
 from perfaudit.model import Experiment
-from perfaudit.verify.base import OwnMeasurement, Refusal, Target
+from perfaudit.verify.base import OwnMeasurement, Refusal, Side, Target, experiment_of, measured
 
 # Interleaved, alternating which side goes first: as many round pairs as the gain rule
 # needs (analysis/measured.py MIN_ROUNDS), in about the same 10 s of load as 3 × 1.5 s.
@@ -115,7 +115,7 @@ async def _compare(
         tick()
         sample = await _same_sample(target, default.port, best.port)
         if sample:
-            return _result(finding, description, "changes-behaviour", reason=sample)
+            return experiment_of(finding, description, "changes-behaviour", reason=sample)
         results: dict[bool, list[EngineResult]] = {False: [], True: []}
         for index in range(ROUNDS):
             for on in (False, True) if index % 2 == 0 else (True, False):
@@ -126,11 +126,10 @@ async def _compare(
                 if tally.errors or not tally.requests:
                     side = f"{chosen.best if on else DEFAULT}"
                     failed = f"{tally.errors} request(s) failed on {side}: {tally.error_sample}"
-                    return _result(finding, description, "failed", reason=failed[:300])
+                    return experiment_of(finding, description, "failed", reason=failed[:300])
                 results[on].append(result)
         pids = f"uvicorn PIDs {default.pid} ({DEFAULT}) and {best.pid} ({chosen.best})"
     before, after = results[False], results[True]
-    ratios = [_rps(a) / _rps(b) for a, b in zip(after, before, strict=True)]
     details = (
         f"compared: {chosen.compared}",
         f"over HTTP on 127.0.0.1, {connections} keep-alive connections, "
@@ -138,21 +137,13 @@ async def _compare(
         "sample response: same status and body on both",
         f"{pids}, both stopped",
     )
-    return _result(
+    return measured(
         finding,
         description,
-        "measured",
+        before=[_side(r) for r in before],
+        after=[_side(r) for r in after],
         concurrency=connections,
-        rounds=len(ratios),
         requests_per_round=int(statistics.median(r.tallies[0].requests for r in after + before)),
-        p50_before_ms=round(_p50_ms(before), 3),
-        p50_after_ms=round(_p50_ms(after), 3),
-        rps_before=round(statistics.median(map(_rps, before)), 2),
-        rps_after=round(statistics.median(map(_rps, after)), 2),
-        ratio_median=round(statistics.median(ratios), 3),
-        ratio_low=round(min(ratios), 3),
-        ratio_high=round(max(ratios), 3),
-        rounds_faster=sum(ratio > 1 for ratio in ratios),
         details=details,
     )
 
@@ -258,24 +249,10 @@ def _fetch(target: Target, port: int) -> tuple[int, bytes]:
         return int(error.code), bytes(error.read())
 
 
-def _rps(result: EngineResult) -> float:
-    return result.tallies[0].requests / result.wall_s if result.wall_s > 0 else 0.0
-
-
-def _p50_ms(results: list[EngineResult]) -> float:
-    durations = [d for result in results for d in result.tallies[0].durations_s]
-    return statistics.median(durations) * 1000 if durations else 0.0
-
-
-def _result(finding: Finding, change: str, outcome: str, **numbers: object) -> Experiment:
-    return Experiment(
-        finding_id=finding.id,
-        route=finding.route or "",
-        function=finding.location.function if finding.location else "",
-        change=change,
-        outcome=outcome,  # type: ignore[arg-type]
-        **numbers,  # type: ignore[arg-type]
-    )
+def _side(result: EngineResult) -> Side:
+    [tally] = result.tallies
+    rps = tally.requests / result.wall_s if result.wall_s > 0 else 0.0
+    return Side(rps, tally.durations_s)
 
 
 def _installed(name: str) -> bool:
