@@ -21,6 +21,7 @@ from perfaudit import __version__
 from perfaudit.capture.database import DatabaseCollector
 from perfaudit.capture.environment import describe_environment
 from perfaudit.capture.owners import OwnerClassifier
+from perfaudit.capture.server_requirements import declared_server
 from perfaudit.capture.tracing import TracingCollector, to_function_stats
 from perfaudit.errors import UsageError
 from perfaudit.evidence_phase import compare_middleware, trace_calls
@@ -150,6 +151,7 @@ class _AuditRun:
     def __post_init__(self) -> None:
         self.guard = HangGuard(self.options.timeout_s)
         self.lifespan = Lifespan(self.loaded.app)
+        self.declared = declared_server(self.loaded.module_dir, self.loaded.app_dir)
 
     def session(self, stopped_early: str = "") -> Session:
         """The raw facts so far (`--verify` reads the findings of the run before it ends)."""
@@ -160,7 +162,7 @@ class _AuditRun:
             started_at=self.started_at,
             tool_version=__version__,
             app_root=str(loaded.app_dir),
-            environment=describe_environment(options.loop),
+            environment=describe_environment(options.loop, self.declared),
             settings=options.settings(),
             measurements=tuple(self.measurements),
             profiles=tuple(self.profiles),

@@ -1,4 +1,5 @@
-"""The facts about where a run happened: Python, platform, loop, package versions."""
+"""The facts about where a run happened: Python, platform, loop, package versions (and,
+from the caller, what the app's dependency file installs to serve it)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,12 @@ import platform
 import sys
 from importlib import metadata
 
-from perfaudit.model import Environment
+from perfaudit.model import DeclaredServer, Environment
 
 PACKAGES = ("fastapi", "starlette", "pydantic", "anyio", "uvicorn", "uvloop", "httptools")
 
 
-def describe_environment(loop: str) -> Environment:
+def describe_environment(loop: str, declared: DeclaredServer | None = None) -> Environment:
     packages = {}
     for name in PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -23,4 +24,5 @@ def describe_environment(loop: str) -> Environment:
         platform=platform.platform(terse=True),
         loop=loop,
         packages=packages,
+        declared=declared,
     )

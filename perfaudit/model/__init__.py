@@ -35,7 +35,7 @@ from perfaudit.model.requests import (
     SkippedRoute,
 )
 from perfaudit.model.samples import EndpointRoute, ProcessSamples, SamplingRun, ThreadSamples
-from perfaudit.model.session import Environment, Session, SessionFormatError
+from perfaudit.model.session import DeclaredServer, Environment, Session, SessionFormatError
 
 __all__ = [
     "NESTED_CODE",
@@ -44,6 +44,7 @@ __all__ = [
     "CallerStats",
     "CodeLocation",
     "DatabaseEvidence",
+    "DeclaredServer",
     "EndpointRoute",
     "Environment",
     "ErrorSample",

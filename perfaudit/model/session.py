@@ -25,12 +25,26 @@ class SessionFormatError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class DeclaredServer:
+    """The requirement that installs uvicorn in the app's dependency file, and whether that
+    file also brings uvloop and httptools (uvicorn[standard], fastapi[standard], or by name)."""
+
+    file: str  # relative to the app's root: "requirements.txt", "pyproject.toml"
+    requirement: str  # as written: "uvicorn==0.30.1"
+    uvloop: bool
+    httptools: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Environment:
     python: str
     implementation: str
     platform: str
     loop: str  # the event loop the run used: "asyncio" | "uvloop"
     packages: dict[str, str]  # fastapi, starlette, pydantic, anyio, uvloop, httptools…
+    # What the app's own dependency file installs to serve it (the deployed image's
+    # packages, which may differ from the ones this run had); None when no file says.
+    declared: DeclaredServer | None = None
 
 
 @dataclass(frozen=True, slots=True)

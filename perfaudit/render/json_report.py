@@ -38,6 +38,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "fastapi": env.packages.get("fastapi"),  # contract keys: null when not installed
             "starlette": env.packages.get("starlette"),
             **env.packages,
+            "declared_server": to_jsonable(env.declared) if env.declared else None,
         },
         "settings": to_jsonable(session.settings),
         "phases": _phases(session),

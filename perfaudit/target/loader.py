@@ -23,6 +23,7 @@ class LoadedApp:
     app: ASGIApp
     spec: str
     app_dir: Path
+    module_dir: Path  # the folder of the module that defines the app
 
 
 def load_app(spec: str, *, factory: bool = False, app_dir: Path = Path(".")) -> LoadedApp:
@@ -39,7 +40,9 @@ def load_app(spec: str, *, factory: bool = False, app_dir: Path = Path(".")) -> 
     if factory:
         obj = _call_factory(obj, spec)
     _check_asgi(obj, spec, factory=factory)
-    return LoadedApp(app=obj, spec=spec, app_dir=root)
+    module_file = getattr(module, "__file__", None)
+    module_dir = Path(module_file).parent if module_file else root
+    return LoadedApp(app=obj, spec=spec, app_dir=root, module_dir=module_dir)
 
 
 def parse_spec(spec: str) -> tuple[str, str]:

@@ -33,6 +33,7 @@ from perfaudit.analysis.rules.slow_serialization import RULE as SLOW_SERIALIZATI
 from perfaudit.analysis.rules.sync_logging import RULE as SYNC_LOGGING
 from perfaudit.model import (
     CodeLocation,
+    DeclaredServer,
     FunctionId,
     FunctionStats,
     MiddlewareEvidence,
@@ -525,6 +526,44 @@ def test_default_event_loop_names_only_what_is_missing(s: Session, expected: lis
     assert [f.title.rsplit(": ", 1)[1].removesuffix(" not installed") for f in found] == (
         [", ".join(expected)] if expected else []
     )
+
+
+def with_declared(s: Session, *, uvloop: bool, httptools: bool) -> Session:
+    declared = DeclaredServer("requirements.txt", "uvicorn==0.30.1", uvloop, httptools)
+    return dataclasses.replace(s, environment=dataclasses.replace(s.environment, declared=declared))
+
+
+def test_default_event_loop_follows_the_apps_requirements_over_what_is_installed_here() -> None:
+    """The developer's machine has uvicorn[standard]; the image built from requirements.txt
+    gets plain uvicorn: the file decides."""
+    here = with_environment(session(), uvicorn="0.30", uvloop="0.21", httptools="0.6")
+
+    [finding] = findings(DEFAULT_EVENT_LOOP, with_declared(here, uvloop=False, httptools=False))
+
+    assert finding.severity is Severity.LOW
+    assert finding.title == (
+        "requirements.txt installs uvicorn without uvloop or httptools: it would serve this "
+        "app on asyncio's event loop and the h11 HTTP parser"
+    )
+    assert finding.evidence["requirement"] == "uvicorn==0.30.1"
+    assert finding.evidence["installed_here"] == "uvloop 0.21, httptools 0.6"
+    assert "instead of `uvicorn==0.30.1`" in finding.suggestion
+
+
+def test_default_event_loop_is_quiet_when_the_requirements_bring_both() -> None:
+    """uvicorn[standard] in the file: nothing to say, even if this machine lacks them."""
+    here = with_environment(session(), uvicorn="0.30")
+
+    assert findings(DEFAULT_EVENT_LOOP, with_declared(here, uvloop=True, httptools=True)) == []
+
+
+def test_default_event_loop_names_only_what_the_requirements_miss() -> None:
+    here = with_environment(session(), uvicorn="0.30")
+
+    [finding] = findings(DEFAULT_EVENT_LOOP, with_declared(here, uvloop=True, httptools=False))
+
+    assert finding.title.startswith("requirements.txt installs uvicorn without httptools:")
+    assert finding.title.endswith("on the h11 HTTP parser")
 
 
 def test_default_event_loop_in_attach_mode_reports_the_loop_the_server_used() -> None:

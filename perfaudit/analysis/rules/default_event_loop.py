@@ -1,11 +1,13 @@
 """default-event-loop: uvicorn would serve the app on asyncio's own event loop and the
-pure-Python h11 parser, because uvloop or httptools is not installed (or the live server
-ran without them).
+pure-Python h11 parser, because the app's dependency file (requirements.txt, pyproject.toml)
+installs uvicorn without uvloop or httptools; without such a file, because they are not
+installed where perfaudit runs; for a live server, because its stacks show it ran without.
 
-Deliberately not measured: perfaudit drives the app in-process, with no socket and no
-HTTP parsing, which is where uvloop and httptools earn their gain. An in-process A/B of
-the two loops would time callback scheduling only and understate it, so the finding
-states the facts of the environment, cites the published gain, and stays `low`.
+Not measured by the profile run: perfaudit drives the app in-process, with no socket and
+no HTTP parsing, which is where uvloop and httptools earn their gain (an in-process A/B of
+the two loops would time callback scheduling only). So the finding states the facts, cites
+the published gain and stays `low`; `--verify` measures it over real sockets with two
+uvicorn servers (verify/experiments/default_event_loop.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.sampling import ServerStack, server_stack
-from perfaudit.model import Environment
+from perfaudit.model import DeclaredServer, Environment
 
 # What the switch gained where it was measured over sockets (research notes, P17): cited,
 # not measured here.
@@ -33,11 +35,15 @@ class DefaultEventLoop:
         "uvicorn picks its event loop and HTTP parser at start-up: uvloop and httptools "
         "when they are installed (`uvicorn[standard]`), otherwise asyncio's own loop and the "
         "pure-Python h11 parser, which cost more per request on cheap routes. perfaudit reads "
-        "what is installed where it runs (and, for a live server, which loop it used). It "
-        "does not measure the difference in-process, where no socket or HTTP parsing "
-        "happens, so the finding stays `low`: check the packages of the image you deploy.\n\n"
-        "Example: uvloop 0.21 is installed but httptools is not, so `uvicorn main:app` parses "
-        "HTTP with h11. Install `uvicorn[standard]` (or add httptools) in the production image."
+        "the app's dependency file (requirements.txt or pyproject.toml, from the app's folder "
+        "up to its root), which builds the image you deploy; without one, what is installed "
+        "where it runs; for a live server, which loop and parser its stacks show. The profile "
+        "run cannot measure the difference in-process, where no socket or HTTP parsing "
+        "happens, so the finding stays `low`; `--verify` serves the app with both and "
+        "compares over HTTP.\n\n"
+        "Example: requirements.txt lists `uvicorn==0.30.1`, so the image runs "
+        "`uvicorn main:app` on asyncio and h11 even if your laptop has uvloop. Require "
+        "`uvicorn[standard]` (or `fastapi[standard]`) instead."
     )
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
@@ -48,9 +54,17 @@ class DefaultEventLoop:
             if seen.server == "uvicorn" and (loop == "asyncio" or seen.http == "h11"):
                 yield self._seen_finding(env, seen)
             return
-        # Without uvicorn we cannot tell which server runs the app, nor its knobs; and
-        # `perfaudit load` only knows the client's machine, not the server's.
-        if "uvicorn" not in env.packages or ctx.session.mode == "load":
+        if ctx.session.mode == "load":  # it only knows the client's machine, not the server's
+            return
+        if env.declared is not None:  # the app's dependency file builds the deployed image
+            declared = env.declared
+            missing = [name for name in ("uvloop", "httptools") if not getattr(declared, name)]
+            if missing:
+                yield self._declared_finding(env, declared, missing)
+            return
+        # Without uvicorn here or in the app's dependencies we cannot tell which server
+        # runs the app, nor its knobs.
+        if "uvicorn" not in env.packages:
             return
         missing = _missing(env)
         # A live server tells which loop it ran; an in-process run's loop is perfaudit's.
@@ -82,6 +96,38 @@ class DefaultEventLoop:
             suggestion=_suggestion(env, unused and not missing),
             impact=0.0,  # not measured here: it never outranks a measured finding
             confidence=0.3,
+        )
+
+    def _declared_finding(
+        self, env: Environment, declared: DeclaredServer, missing: list[str]
+    ) -> Finding:
+        fallbacks = " and ".join(FALLBACK[name] for name in missing)
+        return Finding(
+            id=self.id,
+            severity=Severity.LOW,
+            title=f"{declared.file} installs uvicorn without {' or '.join(missing)}: it would "
+            f"serve this app on {fallbacks}",
+            route=None,
+            location=None,
+            evidence={
+                "declared_in": declared.file,
+                "requirement": declared.requirement,
+                "uvloop": "declared" if declared.uvloop else "not declared",
+                "httptools": "declared" if declared.httptools else "not declared",
+                "installed_here": ", ".join(
+                    f"{name} {env.packages[name]}" for name in FALLBACK if name in env.packages
+                )
+                or "neither",
+            },
+            suggestion=(
+                f"In {declared.file}, require `uvicorn[standard]` instead of "
+                f"`{declared.requirement}` (or `fastapi[standard]`): it adds uvloop and "
+                "httptools, which uvicorn's `--loop auto` and `--http auto` pick at start-up; "
+                "with gunicorn, use uvicorn's worker class. For reference, "
+                f"{PUBLISHED_GAIN}. `perfaudit profile --verify` measures it on this app."
+            ),
+            impact=0.0,  # measured only by --verify, whose gain then ranks it
+            confidence=0.6,
         )
 
     def _seen_finding(self, env: Environment, seen: ServerStack) -> Finding:

@@ -1,0 +1,1 @@
+"""A deployable project: its own requirements.txt builds the image that serves it."""
