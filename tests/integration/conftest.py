@@ -18,6 +18,14 @@ REPO = Path(__file__).resolve().parents[2]
 FAST = ("-q", "-n", "30", "--warmup", "2")
 
 
+def concurrencies(*levels: int) -> tuple[int, ...]:
+    """The concurrencies a findings test runs the sample apps at: all of `levels`, or only
+    those also listed in $PERFAUDIT_TEST_CONCURRENCY ("8"): CI's second interpreter checks
+    the version-sensitive code at one concurrency, the first one at every level."""
+    chosen = {int(c) for c in os.environ.get("PERFAUDIT_TEST_CONCURRENCY", "").split(",") if c}
+    return tuple(level for level in levels if level in chosen) or levels
+
+
 @dataclass(frozen=True)
 class CliResult:
     code: int

@@ -9,8 +9,10 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.integration.conftest import concurrencies
+
 pytestmark = pytest.mark.integration
-CONCURRENCY = (1, 8)
+CONCURRENCY = concurrencies(1, 8)
 
 
 class Planted(NamedTuple):

@@ -9,9 +9,11 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.integration.conftest import concurrencies
+
 pytestmark = pytest.mark.integration
 SEVERE = {"medium", "high", "critical"}
-CONCURRENCY = (1, 8, 100)
+CONCURRENCY = concurrencies(1, 8, 100)
 LOGIN = json.dumps({"username": "ada", "password": "correct horse battery staple"})
 
 

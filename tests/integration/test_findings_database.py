@@ -8,8 +8,10 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.integration.conftest import concurrencies
+
 pytestmark = pytest.mark.integration
-CONCURRENCY = (1, 8)
+CONCURRENCY = concurrencies(1, 8)
 DATABASE_RULES = {"n-plus-one-queries", "missing-index"}
 
 

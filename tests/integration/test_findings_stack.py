@@ -9,8 +9,10 @@ from typing import Any, NamedTuple
 
 import pytest
 
+from tests.integration.conftest import concurrencies
+
 pytestmark = pytest.mark.integration
-CONCURRENCY = (1, 8)
+CONCURRENCY = concurrencies(1, 8)
 # The feed takes ~60 ms a request (~150 profiled): fewer requests keep the run short.
 SMALL = ("-q", "-n", "30", "--warmup", "2", "--profile-requests", "10")
 
