@@ -116,6 +116,9 @@ def test_default_event_loop_is_measured_over_http_by_real_uvicorn_servers(perfau
     assert result.code == 0, result.stderr
     [finding] = [f for f in result.report["findings"] if f["id"] == "default-event-loop"]
     assert finding["evidence"]["declared_in"] == "sample_apps/storefront/requirements.txt"
+    declared = result.report["environment"]["declared_server"]
+    assert declared["requirement"] == "uvicorn>=0.30"
+    assert (declared["uvloop"], declared["httptools"]) == (False, False)
     measured = finding["measured"]
     assert measured["verdict"] == "gain", measured
     assert measured["ratio"] > MIN_RATIO

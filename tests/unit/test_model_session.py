@@ -10,6 +10,7 @@ from unit_builders import app_fid, builtin_fid, edge, fn, lib_fid, measurement, 
 
 from perfaudit.model import (
     CodeLocation,
+    DeclaredServer,
     ErrorSample,
     RouteKey,
     RunSettings,
@@ -81,6 +82,19 @@ def test_session_round_trips_through_json() -> None:
         "/srv/shop/app/orders.py", 41, "get_order"
     )
     assert restored.measurements[1].error_sample == ErrorSample("http-status", "HTTP 404", 404)
+
+
+def test_the_declared_server_round_trips_and_older_sessions_have_none() -> None:
+    declared = DeclaredServer("requirements.txt", "uvicorn==0.30.1", uvloop=False, httptools=True)
+    original = full_session()
+    original = dataclasses.replace(
+        original, environment=dataclasses.replace(original.environment, declared=declared)
+    )
+
+    assert Session.from_json(original.to_json()).environment.declared == declared
+    older = json.loads(full_session().to_json())
+    del older["environment"]["declared"]  # written before the field existed
+    assert Session.from_json(json.dumps(older)).environment.declared is None
 
 
 def test_session_json_is_versioned() -> None:

@@ -116,6 +116,7 @@ def test_json_report_has_the_documented_core() -> None:
     assert env["loop"] == "asyncio"
     assert env["fastapi"] == "0.115.0"
     assert env["starlette"] == "0.41.0"
+    assert env["declared_server"] is None  # no requirements file that installs uvicorn
 
     route = doc["routes"][0]
     assert (route["method"], route["path"]) == ("GET", "/quote/{sku}")

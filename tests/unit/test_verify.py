@@ -23,7 +23,7 @@ from perfaudit.analysis.findings import Finding, Location, Severity, rank
 from perfaudit.analysis.measured import attach_measured, describe, measured_gain, verdict
 from perfaudit.analysis.report import build_report
 from perfaudit.load.plan import RequestSpec
-from perfaudit.model import Experiment, Session
+from perfaudit.model import DeclaredServer, Experiment, Session
 from perfaudit.render.html_sections import findings as html_findings
 from perfaudit.render.json_report import report_to_dict
 from perfaudit.render.markdown import _finding_cells
@@ -503,21 +503,39 @@ def test_missing_index_on_an_in_memory_database_uses_the_apps_connection() -> No
     assert "INDEX ix_events_account (account=?)" in details[1]
 
 
+PLAIN_UVICORN = DeclaredServer("requirements.txt", "uvicorn==0.30.1", uvloop=False, httptools=False)
+
+
+def app_wide_target(declared: DeclaredServer | None = None) -> Target:
+    target = target_for(App())
+    env = replace(target.session.environment, declared=declared)
+    return replace(
+        target,
+        finding=replace(FINDING, route=None),
+        app_spec="m:app",
+        session=replace(target.session, environment=env),
+    )
+
+
 @pytest.mark.parametrize(
-    ("absent", "reason"),
+    ("absent", "declared", "reason"),
     [
-        (("uvicorn",), "not available: uvicorn is not installed"),
-        (("uvloop", "httptools"), "not available: install uvicorn[standard] to measure"),
+        (("uvicorn",), PLAIN_UVICORN, "not available: uvicorn is not installed"),
+        # requirements.txt lacks both, and neither is installed here to compare with.
+        (("uvloop", "httptools"), PLAIN_UVICORN,
+         "not available: uvloop and httptools are not installed here; install uvicorn[standard]"),
+        # No requirements file: the finding is about what is not installed here, which
+        # therefore cannot be measured here.
+        (("httptools",), None, "not available: httptools is not installed here"),
     ],
-)
-def test_default_event_loop_refuses_without_uvloop_and_httptools(
-    absent: tuple[str, ...], reason: str
+)  # fmt: skip
+def test_default_event_loop_refuses_when_what_is_missing_is_not_installed_here(
+    absent: tuple[str, ...], declared: DeclaredServer | None, reason: str
 ) -> None:
     from perfaudit.verify.experiments.default_event_loop import DefaultEventLoopExperiment
 
     kind = DefaultEventLoopExperiment(installed=lambda name: name not in absent)
-    target = replace(target_for(App()), finding=replace(FINDING, route=None), app_spec="m:app")
-    refusal = kind.prepare(target)
+    refusal = kind.prepare(app_wide_target(declared))
     assert isinstance(refusal, Refusal)
     assert refusal.reason.startswith(reason)
 
@@ -526,41 +544,44 @@ def test_default_event_loop_refuses_an_app_not_loaded_from_a_spec() -> None:
     from perfaudit.verify.experiments.default_event_loop import DefaultEventLoopExperiment
 
     kind = DefaultEventLoopExperiment(installed=lambda name: True)
-    refusal = kind.prepare(replace(target_for(App()), finding=replace(FINDING, route=None)))
+    target = replace(app_wide_target(PLAIN_UVICORN), app_spec="")
+    refusal = kind.prepare(target)
     assert isinstance(refusal, Refusal)
     assert "module:app" in refusal.reason
 
 
 @pytest.mark.parametrize(
-    ("absent", "loop", "http", "compared"),
+    ("absent", "declared", "before", "after", "compared"),
     [
-        ((), "uvloop", "httptools", "uvloop + httptools vs asyncio + h11"),
-        (("httptools",), "uvloop", "h11", "uvloop vs asyncio, both on h11: httptools is not"),
-        (("uvloop",), "asyncio", "httptools", "httptools vs h11, both on asyncio: uvloop is not"),
+        ((), PLAIN_UVICORN, "asyncio + h11", "uvloop + httptools",
+         "uvloop + httptools vs asyncio + h11"),
+        (("httptools",), PLAIN_UVICORN, "asyncio + h11", "uvloop + h11",
+         "uvloop vs asyncio, both on h11: httptools is not installed here"),
+        (("uvloop",), PLAIN_UVICORN, "asyncio + h11", "asyncio + httptools",
+         "httptools vs h11, both on asyncio: uvloop is not installed here"),
+        # The file brings uvloop already: only the parser differs, both on uvloop.
+        ((), replace(PLAIN_UVICORN, uvloop=True), "uvloop + h11", "uvloop + httptools",
+         "httptools vs h11, both on uvloop: requirements.txt already brings uvloop"),
     ],
-)
-def test_default_event_loop_compares_only_what_is_installed(
-    absent: tuple[str, ...], loop: str, http: str, compared: str
+)  # fmt: skip
+def test_default_event_loop_compares_the_served_app_with_what_it_lacks(
+    absent: tuple[str, ...], declared: DeclaredServer, before: str, after: str, compared: str
 ) -> None:
     from perfaudit.verify.base import OwnMeasurement
     from perfaudit.verify.experiments.default_event_loop import (
-        DEFAULT,
         DefaultEventLoopExperiment,
         Plan,
-        Server,
         plan,
     )
 
-    chosen = plan(lambda name: name not in absent)
+    chosen = plan(lambda name: name not in absent, declared)
     assert isinstance(chosen, Plan)
-    assert chosen.best == Server(loop, http)
-    assert chosen.compared.startswith(compared)
-    assert Server("asyncio", "h11") == DEFAULT
+    assert (str(chosen.before), str(chosen.after)) == (before, after)
+    assert chosen.compared == compared
     kind = DefaultEventLoopExperiment(installed=lambda name: name not in absent)
-    target = replace(target_for(App()), finding=replace(FINDING, route=None), app_spec="m:app")
-    prepared = kind.prepare(target)
+    prepared = kind.prepare(app_wide_target(declared))
     assert isinstance(prepared, OwnMeasurement)
-    assert prepared.description == f"uvicorn on {loop} + {http} instead of asyncio + h11"
+    assert prepared.description == f"uvicorn on {after} instead of {before}"
 
 
 def test_an_app_wide_finding_is_tried_on_the_first_route(monkeypatch: pytest.MonkeyPatch) -> None:

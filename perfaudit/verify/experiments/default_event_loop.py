@@ -1,16 +1,18 @@
-"""default-event-loop: the app served by real uvicorn processes on 127.0.0.1, one with the
-fastest loop and parser installed (uvloop, httptools) and one with uvicorn's pure-Python
-defaults (asyncio, h11), compared over HTTP with perfaudit's load engine on the run's first
-route. In-process there is no socket and no HTTP parsing, so only this shows the gain.
+"""default-event-loop: the app served by two real uvicorn processes on 127.0.0.1, compared
+over HTTP with perfaudit's load engine on the run's first route: one as the finding says it
+is served (what the app's dependency file installs; with no such file, what is installed
+here), one with what the finding says is missing (uvloop, httptools). In-process there is
+no socket and no HTTP parsing, so only this shows the gain.
 
 Both servers are up at once on two ports: the rounds interleave without a restart between
 them (a fresh server per side would cost 3 × 2 starts and put a cold process in every
 round), and the idle server takes no CPU while the other one is loaded. Each is stopped by
 its PID whatever happens.
 
-Only what is installed is measured: without httptools both servers use h11 and the details
-say so, so the report never claims a gain it did not measure. Without uvloop and httptools
-there is nothing to compare; without uvicorn nothing to serve with."""
+Only what is installed here is measured: if requirements.txt lacks both but only uvloop is
+installed, both servers use h11 and the details say so, so the report never claims a gain
+it did not measure. With nothing missing installed there is nothing to compare; without
+uvicorn nothing to serve with."""
 
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from perfaudit.load.engine import drive
 from perfaudit.load.outcome import EngineResult
 from perfaudit.load.scenario import LoadPlan
 from perfaudit.load.scenario import Target as LoadTarget
-from perfaudit.model import Experiment
+from perfaudit.model import DeclaredServer, Experiment
 from perfaudit.verify.base import OwnMeasurement, Refusal, Side, Target, experiment_of, measured
 
 # Interleaved, alternating which side goes first: as many round pairs as the gain rule
@@ -57,33 +59,64 @@ class Server:
         return f"{self.loop} + {self.http}"
 
 
-DEFAULT = Server("asyncio", "h11")
+# Each package and the uvicorn switch it serves (`--loop uvloop`, `--http httptools`).
+SWITCHES = {"uvloop": "loop", "httptools": "http"}
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    best: Server
+    before: Server  # as the finding says the app is served
+    after: Server  # with what it says is missing, where installed here
     compared: str  # what the comparison measures, for the details
 
 
-def plan(installed: Callable[[str], bool]) -> Plan | Refusal:
-    """Which servers to compare, from what is installed; or why there is nothing to."""
+def plan(installed: Callable[[str], bool], declared: DeclaredServer | None) -> Plan | Refusal:
+    """Which two servers to compare, or why there is nothing to. The finding names what the
+    deployed server lacks: what the app's dependency file leaves out, or, with no such file,
+    what is not installed here. Only the parts of that installed here can be measured; the
+    rest is the same on both sides."""
     if not installed("uvicorn"):
         return Refusal("not available: uvicorn is not installed")
-    uvloop, httptools = installed("uvloop"), installed("httptools")
-    if not uvloop and not httptools:
+    here = {name: installed(name) for name in SWITCHES}
+    lacking = [n for n in SWITCHES if not (getattr(declared, n) if declared else here[n])]
+    measurable = [name for name in lacking if here[name]]
+    if not measurable:
         return Refusal(
-            "not available: install uvicorn[standard] to measure "
-            "(uvloop and httptools are not installed)"
+            f"not available: {' and '.join(lacking)} "
+            f"{'is' if len(lacking) == 1 else 'are'} not installed here; install "
+            "uvicorn[standard] to measure"
         )
-    best = Server("uvloop" if uvloop else "asyncio", "httptools" if httptools else "h11")
-    if uvloop and httptools:
-        compared = "uvloop + httptools vs asyncio + h11"
-    elif uvloop:
-        compared = "uvloop vs asyncio, both on h11: httptools is not installed"
-    else:
-        compared = "httptools vs h11, both on asyncio: uvloop is not installed"
-    return Plan(best, compared)
+    after = Server(
+        "uvloop" if here["uvloop"] else "asyncio", "httptools" if here["httptools"] else "h11"
+    )
+    before = Server(
+        "asyncio" if "uvloop" in measurable else after.loop,
+        "h11" if "httptools" in measurable else after.http,
+    )
+    return Plan(before, after, _compared(before, after, measurable, here, declared))
+
+
+def _compared(
+    before: Server,
+    after: Server,
+    measurable: list[str],
+    here: dict[str, bool],
+    declared: DeclaredServer | None,
+) -> str:
+    if len(measurable) == len(SWITCHES):
+        return f"{after} vs {before}"
+    [name] = measurable
+    [other] = [n for n in SWITCHES if n != name]
+    switch = SWITCHES[name]
+    shared = getattr(after, SWITCHES[other])
+    why = (
+        f"{other} is not installed here"
+        if not here[other]
+        else f"{declared.file} already brings {other}"
+        if declared
+        else f"{other} is installed here"
+    )
+    return f"{getattr(after, switch)} vs {getattr(before, switch)}, both on {shared}: {why}"
 
 
 class DefaultEventLoopExperiment:
@@ -94,12 +127,12 @@ class DefaultEventLoopExperiment:
         self._installed = installed or _installed
 
     def prepare(self, target: Target) -> OwnMeasurement | Refusal:
-        chosen = plan(self._installed)
+        chosen = plan(self._installed, target.session.environment.declared)
         if isinstance(chosen, Refusal):
             return chosen
         if not target.app_spec:
             return Refusal("not available: the run did not load the app from a module:app spec")
-        description = f"uvicorn on {chosen.best} instead of {DEFAULT}"
+        description = f"uvicorn on {chosen.after} instead of {chosen.before}"
 
         async def measure(finding: Finding, tick: Callable[[], None]) -> Experiment:
             return await _compare(target, chosen, description, finding, tick)
@@ -111,39 +144,41 @@ async def _compare(
     target: Target, chosen: Plan, description: str, finding: Finding, tick: Callable[[], None]
 ) -> Experiment:
     connections = max(MIN_CONNECTIONS, target.concurrency)
-    async with _serving(target, DEFAULT) as default, _serving(target, chosen.best) as best:
+    sides = {False: chosen.before, True: chosen.after}  # keyed by "the change is on"
+    async with _serving(target, chosen.before) as before, _serving(target, chosen.after) as after:
+        running = {False: before, True: after}
         tick()
-        sample = await _same_sample(target, default.port, best.port)
+        sample = await _same_sample(target, before.port, after.port)
         if sample:
             return experiment_of(finding, description, "changes-behaviour", reason=sample)
         results: dict[bool, list[EngineResult]] = {False: [], True: []}
         for index in range(ROUNDS):
             for on in (False, True) if index % 2 == 0 else (True, False):
-                port = best.port if on else default.port
-                result = await drive(_load(target, port, connections), on_progress=lambda _: tick())
+                plan = _load(target, running[on].port, connections)
+                result = await drive(plan, on_progress=lambda _: tick())
                 tick()
                 [tally] = result.tallies
                 if tally.errors or not tally.requests:
-                    side = f"{chosen.best if on else DEFAULT}"
-                    failed = f"{tally.errors} request(s) failed on {side}: {tally.error_sample}"
+                    failed = f"{tally.errors} request(s) failed on {sides[on]}: "
+                    failed += tally.error_sample
                     return experiment_of(finding, description, "failed", reason=failed[:300])
                 results[on].append(result)
-        pids = f"uvicorn PIDs {default.pid} ({DEFAULT}) and {best.pid} ({chosen.best})"
-    before, after = results[False], results[True]
+        pids = " and ".join(f"{running[on].pid} ({sides[on]})" for on in (False, True))
     details = (
         f"compared: {chosen.compared}",
         f"over HTTP on 127.0.0.1, {connections} keep-alive connections, "
         f"{ROUNDS} interleaved rounds of {SIDE_S:g} s per side",
         "sample response: same status and body on both",
-        f"{pids}, both stopped",
+        f"uvicorn PIDs {pids}, both stopped",
     )
+    every = results[False] + results[True]
     return measured(
         finding,
         description,
-        before=[_side(r) for r in before],
-        after=[_side(r) for r in after],
+        before=[_side(r) for r in results[False]],
+        after=[_side(r) for r in results[True]],
         concurrency=connections,
-        requests_per_round=int(statistics.median(r.tallies[0].requests for r in after + before)),
+        requests_per_round=int(statistics.median(r.tallies[0].requests for r in every)),
         details=details,
     )
 
@@ -222,14 +257,14 @@ def _load(target: Target, port: int, connections: int) -> LoadPlan:
     )
 
 
-async def _same_sample(target: Target, default_port: int, best_port: int) -> str:
+async def _same_sample(target: Target, before_port: int, after_port: int) -> str:
     """ "" when one request gets the same status and body from both servers, else what
     differed."""
-    default = await asyncio.to_thread(_fetch, target, default_port)
-    best = await asyncio.to_thread(_fetch, target, best_port)
-    if default[0] != best[0]:
-        return f"status {default[0]} with {DEFAULT}, {best[0]} with the faster server"
-    if default[1] != best[1]:
+    before = await asyncio.to_thread(_fetch, target, before_port)
+    after = await asyncio.to_thread(_fetch, target, after_port)
+    if before[0] != after[0]:
+        return f"status {before[0]} as served now, {after[0]} with the faster server"
+    if before[1] != after[1]:
         return "the response body differs between the two servers"
     return ""
 
