@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,9 +78,11 @@ def perfaudit(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def interrupt_after(tmp_path: Path) -> Any:
-    """Start perfaudit, send it SIGINT (Ctrl-C) after `delay` seconds, return the result."""
+    """Start perfaudit, send it SIGINT (Ctrl-C) once `when` says it is at work, return the
+    result. `when`: seconds to wait, or a function that returns once the run is under way
+    (a server has answered its requests): on a busy machine start-up alone can take seconds."""
 
-    def run(delay: float, *args: str) -> CliResult:
+    def run(when: float | Callable[[], object], *args: str) -> CliResult:
         report_path = tmp_path / "report.json"
         proc = subprocess.Popen(
             [sys.executable, "-m", "perfaudit", *args, "--json", str(report_path)],
@@ -89,15 +93,20 @@ def interrupt_after(tmp_path: Path) -> Any:
             env=_env(),
         )
         try:
-            out, err = proc.communicate(timeout=delay)
-        except subprocess.TimeoutExpired:
+            if callable(when):
+                when()
+            else:
+                time.sleep(when)
             proc.send_signal(signal.SIGINT)
-            try:
-                out, err = proc.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()  # it ignored Ctrl-C: fail the test, leave no process behind
-                out, err = proc.communicate()
-                pytest.fail(f"perfaudit ignored SIGINT for 60 s; stderr: {err[-2000:]}")
+            out, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # it ignored Ctrl-C: fail the test, leave no process behind
+            out, err = proc.communicate()
+            pytest.fail(f"perfaudit ignored SIGINT for 60 s; stderr: {err[-2000:]}")
+        finally:
+            if proc.poll() is None:  # `when` failed: leave no process behind
+                proc.kill()
+                proc.communicate()
         report = json.loads(report_path.read_text()) if report_path.exists() else None
         return CliResult(proc.returncode, out, err, report)
 

@@ -160,8 +160,9 @@ def test_process_exiting_mid_recording_keeps_what_was_sampled(perfaudit: Any) ->
 
 def test_ctrl_c_keeps_the_partial_report(interrupt_after: Any) -> None:
     with live_server("sample_apps.logs:app") as server:
+        # Time enough for start-up on a busy machine; the recording lasts up to 30 s.
         result = interrupt_after(
-            3.0, "attach", str(server.process.pid), "--url", server.url,
+            6.0, "attach", str(server.process.pid), "--url", server.url,
             "--load", "/errors/count", "--duration", "30", "-q",
         )  # fmt: skip
     assert result.code == 130, result.stderr

@@ -140,7 +140,10 @@ def test_server_dying_mid_run_keeps_what_was_measured(tmp_path: Path) -> None:
 
 def test_ctrl_c_writes_the_partial_report(interrupt_after: Any) -> None:
     with live_server() as server:
-        result = interrupt_after(2.0, "load", f"{server.url}/hello", "--duration", "30", "-q")
+        result = interrupt_after(
+            lambda: server.wait_until_served(20), "load", f"{server.url}/hello",
+            "--duration", "30", "-q",
+        )  # fmt: skip
     assert result.code == 130, result.stderr
     assert result.report is not None
     assert result.report["stopped_early"].startswith("interrupted")

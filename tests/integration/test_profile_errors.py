@@ -134,8 +134,8 @@ def test_handler_blocking_the_event_loop_stops_the_run_with_a_report(perfaudit):
 
 
 def test_ctrl_c_keeps_what_was_measured(interrupt_after):
-    result = interrupt_after(
-        4.0, "profile", "sample_apps.pricing:app", "/health", "/quotes/featured", "-q",
+    result = interrupt_after(  # the whole run would take minutes: 6 s is mid-measurement
+        6.0, "profile", "sample_apps.pricing:app", "/health", "/quotes/featured", "-q",
         "-n", "100000", "--warmup", "0",
     )  # fmt: skip
     assert result.code == 130
