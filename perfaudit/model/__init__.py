@@ -21,6 +21,7 @@ from perfaudit.model.probes import (
 )
 from perfaudit.model.profile import (
     NESTED_CODE,
+    SAMPLED_PROFILER,
     CallerStats,
     FunctionId,
     FunctionStats,
@@ -39,6 +40,7 @@ from perfaudit.model.session import DeclaredServer, Environment, Session, Sessio
 
 __all__ = [
     "NESTED_CODE",
+    "SAMPLED_PROFILER",
     "CallEvidence",
     "CallRecord",
     "CallerStats",

@@ -72,6 +72,9 @@ class FunctionStats:
         )
 
 
+SAMPLED_PROFILER = "py-spy"  # the `profiler` of a RouteProfile built from py-spy's samples
+
+
 @dataclass(frozen=True, slots=True)
 class RouteProfile:
     """The profiled phase of one route: `requests` requests, one at a time, taking
@@ -82,6 +85,12 @@ class RouteProfile:
     requests: int
     request_time_s: float
     functions: tuple[FunctionStats, ...]
+
+    @property
+    def sampled(self) -> bool:
+        """Built from py-spy's samples (attach): times are samples ÷ rate, and only those
+        under the endpoint; calls are not counted."""
+        return self.profiler == SAMPLED_PROFILER
 
     def merged_with(self, other: RouteProfile) -> RouteProfile:
         by_id = {fn.function: fn for fn in self.functions}

@@ -166,6 +166,25 @@ def test_cpu_work_in_a_sampled_profile_is_a_cpu_hotspot_and_sleeping_is_not() ->
     assert "calls_per_request" not in finding.evidence
 
 
+@pytest.mark.parametrize(("requests", "expected"), [(2, ["cpu-hotspot"]), (4000, [])])
+def test_a_sampled_hotspot_costs_its_samples_per_request_served(
+    requests: int, expected: list[str]
+) -> None:
+    """A sampled profile holds only the samples under the endpoint: 3 samples of `items`
+    are all of them, but over 4,000 requests that is microseconds per request, not the
+    20 ms latency measured over HTTP (the clean app under load, sampled)."""
+    route = RouteKey("GET", "/items")
+    loop = thread("loop", stack(3, app("items", 42), *ON_LOOP))
+    sampling = run(process(loop), endpoints=[endpoint("GET", "/items", "items")])
+    session = attach_session(
+        sampling,
+        profiles=route_profiles(sampling, "/srv/app", requests={route: requests}),
+        measurements=[measurement(route)],
+    )
+
+    assert [f.id for f in findings(CPU_HOTSPOT, session)] == expected
+
+
 @pytest.mark.parametrize("name", RECORDINGS)
 def test_every_rule_runs_on_an_attach_session(name: str) -> None:
     report = build_report(attached(recorded(name)))

@@ -50,7 +50,7 @@ class CpuHotspot:
         # Time spent sleeping or waiting on a socket is no CPU hotspot: event-loop-blocked
         # and threadpool-saturation say what that waiting costs.
         share = min(max(busy_s, 0.0) / view.profile.request_time_s, 1.0)
-        gain_ms = share * view.latency.mean
+        gain_ms = view.cost_ms(max(busy_s, 0.0))
         severity = grade(share, gain_ms, GRADES)
         if severity is None:
             return None

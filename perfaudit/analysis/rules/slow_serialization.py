@@ -148,7 +148,7 @@ class SlowSerialization:
             return None
         found = measure(profile, shared_stack=profiler_shares_threads(ctx.session))
         share = min(found.total_s / profile.request_time_s, 1.0)
-        gain_ms = share * view.latency.mean
+        gain_ms = view.cost_ms(found.total_s)
         severity = grade(share, gain_ms, GRADES)
         if severity is None:
             return None

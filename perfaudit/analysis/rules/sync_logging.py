@@ -60,7 +60,7 @@ class SyncLogging:
             return None
         cost = measure(profile, shared_stack=profiler_shares_threads(ctx.session))
         share = min(cost.total_s / profile.request_time_s, 1.0)
-        gain_ms = share * view.latency.mean
+        gain_ms = view.cost_ms(cost.total_s)
         severity = grade(share, gain_ms, GRADES)
         if severity is None:
             return None

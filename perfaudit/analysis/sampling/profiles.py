@@ -19,6 +19,7 @@ from perfaudit.analysis.blocking import LINE_KINDS
 from perfaudit.analysis.sampling.routes import route_names
 from perfaudit.analysis.sampling.stacks import bare, read_stack
 from perfaudit.model import (
+    SAMPLED_PROFILER,
     CallerStats,
     FunctionId,
     FunctionStats,
@@ -29,7 +30,7 @@ from perfaudit.model import (
     StackFrame,
 )
 
-PROFILER = "py-spy"
+PROFILER = SAMPLED_PROFILER
 BUILTIN = "~"
 # py-spy (without --native) sees no C function: the call below the innermost Python
 # frame is read from that frame, and recorded as the built-in cProfile would have named,
