@@ -25,6 +25,7 @@ from perfaudit.errors import TargetError, UsageError
 START_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
 POLL_S = 0.05
+ANSWER_TIMEOUT_S = 1.0
 LOG_TAIL_LINES = 12
 
 
@@ -39,7 +40,7 @@ class SpawnedServer:
 def spawned_server(
     command: str, url: str, *, start_timeout_s: float = START_TIMEOUT_S
 ) -> Iterator[SpawnedServer]:
-    """Run `command` until the block ends; yield once `url`'s host:port accepts connections."""
+    """Run `command` until the block ends; yield once a request to `url` gets an answer."""
     argv = _split(command)
     with tempfile.TemporaryFile() as log:
         try:
@@ -81,7 +82,7 @@ def _wait_until_listening(
                 remedy="Run the command by hand to see why.",
                 details=_tail(log),
             )
-        if _accepts(host, port):
+        if _answers(url, host, port):
             return
         if time.monotonic() > deadline:
             raise TargetError(
@@ -99,10 +100,21 @@ def address_of(url: str) -> tuple[str, int]:
     return split.hostname, split.port or (443 if split.scheme == "https" else 80)
 
 
-def _accepts(host: str, port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex((host, port)) == 0
+def _answers(url: str, host: str, port: int) -> bool:
+    """An HTTP answer (any status) to a GET of `url`, not just an accepted connection:
+    gunicorn's arbiter and `uvicorn --workers` bind the socket before any worker has
+    imported the app, and connections wait in the backlog meanwhile. Over https, where
+    speaking HTTP needs TLS, an accepted connection has to do."""
+    split = urlsplit(url)
+    try:
+        with socket.create_connection((host, port), timeout=ANSWER_TIMEOUT_S) as sock:
+            if split.scheme == "https":
+                return True
+            request = f"GET {split.path or '/'} HTTP/1.1\r\nHost: {split.netloc}\r\n"
+            sock.sendall(f"{request}Connection: close\r\n\r\n".encode("latin-1"))
+            return sock.recv(5) == b"HTTP/"
+    except OSError:  # refused, or no answer yet (the timeout is an OSError too)
+        return False
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:

@@ -106,6 +106,31 @@ def test_two_workers_are_followed_and_pooled(perfaudit: Any) -> None:
     assert len(serving) == 2 and all(p["samples"] for p in serving), processes
 
 
+def test_gunicorn_with_uvicorn_workers(perfaudit: Any) -> None:
+    """gunicorn's arbiter binds the socket and answers connections' backlog before its
+    workers have imported the app: --spawn starts recording while they boot. Their imports
+    and lifespans (which write a 9 MB log here) must not show as a route's work."""
+    pytest.importorskip("gunicorn")
+    port = free_port()
+    command = (
+        f"{sys.executable} -m gunicorn -k uvicorn.workers.UvicornWorker -w 2 "
+        f"-b 127.0.0.1:{port} sample_apps.logs:app"
+    )
+    result = attach(
+        perfaudit, "--spawn", command, "--url", f"http://127.0.0.1:{port}", "--subprocesses",
+        "--load", "/errors/count", "-c", "8", "--app", "sample_apps.logs:app",
+    )  # fmt: skip
+    first = top(result)
+    assert (first["route"], first["location"]["function"]) == ("GET /errors/count", "count_errors")
+    report = result.report
+    assert {f["route"] for f in report["findings"]} <= {"GET /errors/count", None}
+    start_up = {"<module>", "write_log", "_compile_bytecode", "exec_module"}
+    assert not start_up & {h["function"] for h in report["hotspots"]}, report["hotspots"]
+    processes = report["sampling"]["processes"]
+    assert len(processes) == 3 and all(p["samples"] for p in processes), processes  # arbiter + 2
+    assert _nothing_listens(port), "gunicorn outlived perfaudit"
+
+
 def test_clean_app_stays_clean(perfaudit: Any) -> None:
     with live_server("sample_apps.clean:app") as server:
         result = attach(

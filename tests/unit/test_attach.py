@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import io
 import re
+import socket
 import sys
+import threading
 
 import pytest
 from rich.console import Console
@@ -19,7 +21,7 @@ from perfaudit.model import RouteKey, Session
 from perfaudit.render.json_report import report_to_dict
 from perfaudit.render.terminal import render_terminal
 from perfaudit.target.routes import discover_routes
-from perfaudit.target.spawn import address_of, spawned_server
+from perfaudit.target.spawn import _answers, address_of, spawned_server
 
 
 @pytest.mark.parametrize(
@@ -121,3 +123,25 @@ def test_a_spawned_server_that_never_listens_is_stopped_with_its_output() -> Non
         pass  # pragma: no cover - never reached
     assert caught.value.exit_code == EXIT_TARGET
     assert "booting" in caught.value.details
+
+
+def test_a_server_is_ready_when_it_answers_not_when_its_socket_accepts() -> None:
+    """gunicorn's arbiter listens before any worker can answer: a socket that only accepts
+    (here: listens, never reads) is not ready; one that answers, even 404, is."""
+    silent = socket.create_server(("127.0.0.1", 0))
+    host, port = silent.getsockname()[:2]
+    answering = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        connection, _ = answering.accept()
+        with connection:
+            connection.recv(1024)
+            connection.sendall(b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n")
+
+    worker = threading.Thread(target=answer, daemon=True)
+    worker.start()
+    with silent, answering:
+        assert not _answers(f"http://{host}:{port}/", host, port)
+        answer_port = answering.getsockname()[1]
+        assert _answers(f"http://127.0.0.1:{answer_port}/health", "127.0.0.1", answer_port)
+    worker.join(timeout=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sampling_builders import (
     IN_DEPENDENCY,
+    LOOP_BASE,
     LOOP_IDLE,
     ON_LOOP,
     ON_WORKER,
@@ -12,6 +13,7 @@ from sampling_builders import (
     WORKER_IDLE,
     app,
     endpoint,
+    fw,
     process,
     recorded,
     run,
@@ -26,7 +28,7 @@ from perfaudit.analysis.sampling import (
     server_stack,
     worker_load,
 )
-from perfaudit.model import RouteKey
+from perfaudit.model import RouteKey, StackFrame
 
 
 def test_the_loop_waiting_in_the_selector_is_idle() -> None:
@@ -40,6 +42,34 @@ def test_a_worker_waiting_for_a_job_is_idle() -> None:
 def test_the_framework_serving_a_request_is_busy_but_not_in_the_app() -> None:
     work = read_stack(stack(5, *REQUEST), "loop")
     assert (work.activity, work.entry, work.on_request_path) == ("server", None, True)
+
+
+IMPORTING = (
+    StackFrame("<frozen importlib._bootstrap>", 241, "_call_with_frames_removed", "stdlib"),
+    StackFrame("<frozen importlib._bootstrap_external>", 940, "exec_module", "stdlib"),
+    fw("uvicorn/importer.py", "import_from_string", 19),
+    fw("uvicorn/workers.py", "UvicornWorker.run", 98),
+)
+LIFESPAN = (
+    fw("starlette/routing.py", "Router.lifespan", 694),
+    fw("uvicorn/lifespan/on.py", "LifespanOn.main", 86),
+    *LOOP_BASE,
+)
+
+
+@pytest.mark.parametrize(
+    "frames",
+    [
+        (app("<module>", 12, "from fastapi import FastAPI"), *IMPORTING),
+        (app("write_log", 44, "log.write(line)"), app("lifespan", 60), *LIFESPAN),
+    ],
+    ids=["importing-the-app", "running-its-lifespan"],
+)
+def test_a_worker_starting_up_is_busy_serving_no_request(frames: tuple[StackFrame, ...]) -> None:
+    """gunicorn's arbiter accepts connections before its workers have imported the app:
+    their start-up is sampled too, and is no route's work, whatever app code it runs."""
+    work = read_stack(stack(5, *frames), "loop")
+    assert (work.activity, work.entry, work.on_request_path) == ("server", None, False)
 
 
 def test_the_endpoint_is_the_app_frame_fastapi_called_on_the_loop() -> None:

@@ -31,6 +31,11 @@ JOB_QUEUE = (
 ENDPOINT_CALLERS = (("/fastapi/", frozenset({"run_endpoint_function", "_run_sync_endpoint"})),)
 DEPENDENCY_CALLERS = (("/fastapi/dependencies/", frozenset({"solve_dependencies"})),)
 REQUEST_PATH = ("/starlette/", "/fastapi/")
+# A process starting, not serving: importing modules (a worker loading the app, a lazy
+# import) or running the app's lifespan under uvicorn (also gunicorn's uvicorn workers).
+# The server may accept connections before every worker is up: these samples are no
+# request's work, whatever app code they run.
+STARTING = ("<frozen importlib._bootstrap", "/uvicorn/lifespan/on.py")
 
 
 def bare(function: str) -> str:
@@ -68,6 +73,8 @@ class StackWork:
 
 def read_stack(stack: SampledStack, role: str) -> StackWork:
     frames = stack.frames
+    if any(marker in f.file for f in frames for marker in STARTING):
+        return StackWork(SERVER)
     request = any(marker in f.file for f in frames for marker in REQUEST_PATH)
     if not any(f.owner == "app" for f in frames):
         idle = not request and _waiting(frames)
