@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext
-from perfaudit.analysis.findings import Finding, Severity
+from perfaudit.analysis.findings import EvidenceValue, Finding, Severity
 from perfaudit.analysis.sampling import ServerStack, server_stack
 from perfaudit.model import DeclaredServer, Environment
 
@@ -79,22 +79,17 @@ class DefaultEventLoop:
             if missing
             else "uvloop is installed but was not used"
         )
-        return Finding(
-            id=self.id,
-            severity=Severity.LOW,
-            title=f"uvicorn {'ran' if unused else 'would run'} this app on "
+        return self._note(
+            f"uvicorn {'ran' if unused else 'would run'} this app on "
             f"{' and '.join(fallbacks)}: {why}",
-            route=None,
-            location=None,  # the fix is in the deployment's packages or flags, not the code
-            evidence={
+            {
                 "loop_used_by_this_run": env.loop,
                 "uvicorn": env.packages.get("uvicorn", ""),
                 "uvloop": env.packages.get("uvloop", "not installed"),
                 "httptools": env.packages.get("httptools", "not installed"),
                 "platform": env.platform,
             },
-            suggestion=_suggestion(env, unused and not missing),
-            impact=0.0,  # not measured here: it never outranks a measured finding
+            _suggestion(env, unused and not missing),
             confidence=0.3,
         )
 
@@ -102,14 +97,10 @@ class DefaultEventLoop:
         self, env: Environment, declared: DeclaredServer, missing: list[str]
     ) -> Finding:
         fallbacks = " and ".join(FALLBACK[name] for name in missing)
-        return Finding(
-            id=self.id,
-            severity=Severity.LOW,
-            title=f"{declared.file} installs uvicorn without {' or '.join(missing)}: it would "
+        return self._note(
+            f"{declared.file} installs uvicorn without {' or '.join(missing)}: it would "
             f"serve this app on {fallbacks}",
-            route=None,
-            location=None,
-            evidence={
+            {
                 "declared_in": declared.file,
                 "requirement": declared.requirement,
                 "uvloop": "declared" if declared.uvloop else "not declared",
@@ -119,14 +110,13 @@ class DefaultEventLoop:
                 )
                 or "neither",
             },
-            suggestion=(
+            (
                 f"In {declared.file}, require `uvicorn[standard]` instead of "
                 f"`{declared.requirement}` (or `fastapi[standard]`): it adds uvloop and "
                 "httptools, which uvicorn's `--loop auto` and `--http auto` pick at start-up; "
                 "with gunicorn, use uvicorn's worker class. For reference, "
                 f"{PUBLISHED_GAIN}. `perfaudit profile --verify` measures it on this app."
             ),
-            impact=0.0,  # measured only by --verify, whose gain then ranks it
             confidence=0.6,
         )
 
@@ -134,21 +124,34 @@ class DefaultEventLoop:
         loop = seen.loop or env.loop
         fallbacks = [FALLBACK["uvloop"]] if loop == "asyncio" else []
         fallbacks += [FALLBACK["httptools"]] if seen.http == "h11" else []
-        return Finding(
-            id=self.id,
-            severity=Severity.LOW,
-            title=f"uvicorn ran this app on {' and '.join(fallbacks)} (seen in its stacks)",
-            route=None,
-            location=None,
-            evidence={"loop_seen": loop, "http_seen": seen.http or "unknown"},
-            suggestion=(
+        return self._note(
+            f"uvicorn ran this app on {' and '.join(fallbacks)} (seen in its stacks)",
+            {"loop_seen": loop, "http_seen": seen.http or "unknown"},
+            (
                 "Install `uvicorn[standard]` (uvloop and httptools) in the server's "
                 "environment, or start it with `--loop uvloop --http httptools`; with "
                 "gunicorn, use uvicorn's worker class in the same environment. For reference, "
                 f"{PUBLISHED_GAIN}. Compare throughput with your own load test before and after."
             ),
-            impact=0.0,  # not measured here: it never outranks a measured finding
             confidence=0.5,
+        )
+
+    def _note(
+        self, title: str, evidence: dict[str, EvidenceValue], suggestion: str, *, confidence: float
+    ) -> Finding:
+        """Every finding of this rule: app-wide and `low`, the fix being in the deployment's
+        packages or flags rather than the code; unmeasured by the run (impact 0), so it
+        never outranks a measured finding (`--verify`'s gain ranks it)."""
+        return Finding(
+            id=self.id,
+            severity=Severity.LOW,
+            title=title,
+            route=None,
+            location=None,
+            evidence=evidence,
+            suggestion=suggestion,
+            impact=0.0,
+            confidence=confidence,
         )
 
 
