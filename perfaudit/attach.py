@@ -222,7 +222,7 @@ def _session(
     started_at: str,
 ) -> Session:
     seen = server_stack(run)
-    measurements = _by_template(load.measurements, templates) if load else ()
+    measurements = by_template(load.measurements, templates) if load else ()
     requests = {m.route: m.requests for m in measurements}
     app_root = str(options.app.app_dir.resolve()) if options.app else str(Path.cwd())
     return Session(
@@ -250,7 +250,7 @@ def _session(
     )
 
 
-def _by_template(
+def by_template(
     measurements: tuple[RouteMeasurement, ...], templates: RouteTable | None
 ) -> tuple[RouteMeasurement, ...]:
     """The load's measurements under the app's route templates (`/items/3` → `/items/{id}`),

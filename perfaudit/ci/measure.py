@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from perfaudit.config import (
     AppTarget,
     PidTarget,
+    RoutesFrom,
     Scenario,
     SpawnTarget,
     TargetConfig,
@@ -17,6 +19,9 @@ from perfaudit.config import (
 )
 from perfaudit.model import Session
 from perfaudit.progress import Progress
+
+if TYPE_CHECKING:
+    from perfaudit.attach import AppSpec
 
 # A PID scenario bounded by a request count records at most this long.
 ATTACH_CAP_S = 120.0
@@ -62,8 +67,29 @@ def measure(
     if live.pid is None:
         from perfaudit.http_load import LoadOptions, run_http_load
 
-        return run_http_load(LoadOptions(scenario.load_plan(live.url)), progress=progress)
-    return _attached(live, scenario, progress)
+        loaded = run_http_load(LoadOptions(scenario.load_plan(live.url)), progress=progress)
+        return _by_template(loaded, target.routes_from)
+    return _attached(live, scenario, progress, target.routes_from)
+
+
+def _app_spec(routes_from: RoutesFrom) -> AppSpec:
+    from perfaudit.attach import AppSpec
+
+    return AppSpec(routes_from.app, routes_from.factory, routes_from.app_dir)
+
+
+def _by_template(session: Session, routes_from: RoutesFrom | None) -> Session:
+    """The paths sent over HTTP named by the app's route templates, when the config says
+    which app the server runs (as `perfaudit attach --app` does)."""
+    if routes_from is None:
+        return session
+    from perfaudit.attach import by_template
+    from perfaudit.target.loader import load_app
+    from perfaudit.target.routes import discover_routes
+
+    spec = _app_spec(routes_from)
+    table = discover_routes(load_app(spec.spec, factory=spec.factory, app_dir=spec.app_dir).app)
+    return replace(session, measurements=by_template(session.measurements, table))
 
 
 def _in_process(
@@ -87,7 +113,9 @@ def _in_process(
     return profile_app(options, progress=progress)
 
 
-def _attached(live: Live, scenario: Scenario, progress: Progress) -> Session:
+def _attached(
+    live: Live, scenario: Scenario, progress: Progress, routes_from: RoutesFrom | None
+) -> Session:
     from perfaudit.attach import AttachOptions, run_attach
 
     assert live.pid is not None
@@ -96,5 +124,6 @@ def _attached(live: Live, scenario: Scenario, progress: Progress) -> Session:
         url=live.url,
         plan=scenario.load_plan(live.url),
         duration_s=scenario.duration_s or ATTACH_CAP_S,
+        app=_app_spec(routes_from) if routes_from else None,
     )
     return run_attach(options, progress=progress)

@@ -51,10 +51,22 @@ class AppTarget:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RoutesFrom:
+    """`routes_from:` beside a server target: the app imported (no lifespan, no requests)
+    for its route table, so paths sent over HTTP are named by template (`/orders/7` →
+    `GET /orders/{order_id}`) and budgets can name templates."""
+
+    app: str  # "module:attr"
+    factory: bool = False
+    app_dir: Path = Path(".")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class UrlTarget:
     """A server that is already running, driven over HTTP by the load engine."""
 
     url: str
+    routes_from: RoutesFrom | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -63,6 +75,7 @@ class SpawnTarget:
 
     command: str
     url: str  # where it answers once started
+    routes_from: RoutesFrom | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +84,7 @@ class PidTarget:
 
     pid: int
     url: str
+    routes_from: RoutesFrom | None = None
 
 
 TargetConfig = AppTarget | UrlTarget | SpawnTarget | PidTarget

@@ -13,6 +13,7 @@ from perfaudit.config.model import (
     Regression,
     RegressionMetric,
     Reports,
+    RoutesFrom,
     SpawnTarget,
     TargetConfig,
     UrlTarget,
@@ -31,8 +32,8 @@ TOP_KEYS = (
     "reports",
     "verify",
 )
-TARGET_KEYS = ("app", "factory", "app_dir", "lifespan", "url", "spawn", "pid")
-_APP_ONLY = ("factory", "app_dir", "lifespan")
+TARGET_KEYS = ("app", "factory", "app_dir", "lifespan", "url", "spawn", "pid", "routes_from")
+_APP_ONLY = ("factory", "app_dir", "lifespan")  # and, for factory and app_dir, routes_from
 REGRESSION_KEYS = ("min_effect", "confidence", "metric")
 REPORT_KEYS = ("json", "markdown", "junit", "html")
 METRICS: tuple[RegressionMetric, ...] = ("p50_ms", "p95_ms", "mean_ms")
@@ -76,12 +77,43 @@ def _target(reader: Reader, root: MapNode, base: Path) -> TargetConfig:
     reader.check_keys(mapping, TARGET_KEYS)
     _one_target(reader, mapping)
     if mapping.get("app") is not None:
+        routes_from = next((e for e in mapping.entries if e.key == "routes_from"), None)
+        if routes_from is not None:
+            raise reader.error(
+                routes_from,
+                "routes_from applies to a server target (url, spawn or pid).",
+                remedy="An in-process `app:` target already names its routes by template.",
+            )
         return _app_target(reader, mapping, base)
+    allowed = ("factory", "app_dir") if mapping.get("routes_from") is not None else ()
     for key in _APP_ONLY:
         entry = next((e for e in mapping.entries if e.key == key), None)
-        if entry is not None:
-            raise reader.error(entry, f"{key} applies only to an in-process `app:` target.")
-    return _server_target(reader, mapping)
+        if entry is not None and key not in allowed:
+            beside = "" if key == "lifespan" else " (or beside `routes_from:`)"
+            raise reader.error(entry, f"{key} applies only to an in-process `app:` target{beside}.")
+    return _server_target(reader, mapping, _routes_from(reader, mapping, base))
+
+
+def _routes_from(reader: Reader, mapping: MapNode, base: Path) -> RoutesFrom | None:
+    node = mapping.get("routes_from")
+    if node is None:
+        return None
+    factory = mapping.get("factory")
+    return RoutesFrom(
+        app=_app_spec(reader, node),
+        factory=reader.boolean(factory) if factory is not None else False,
+        app_dir=_path(reader, mapping.get("app_dir"), base) or base.resolve(),
+    )
+
+
+def _app_spec(reader: Reader, node: Node) -> str:
+    app = reader.string(node)
+    module, _, attr = app.partition(":")
+    if not module.strip() or not attr.strip():
+        raise reader.error(
+            node, f'"{app}" is not an app.', remedy='Write "module:attr", e.g. "main:app".'
+        )
+    return app
 
 
 def _one_target(reader: Reader, mapping: MapNode) -> None:
@@ -107,12 +139,7 @@ def _one_target(reader: Reader, mapping: MapNode) -> None:
 def _app_target(reader: Reader, mapping: MapNode, base: Path) -> AppTarget:
     app_node = mapping.get("app")
     assert app_node is not None
-    app = reader.string(app_node)
-    module, _, attr = app.partition(":")
-    if not module.strip() or not attr.strip():
-        raise reader.error(
-            app_node, f'"{app}" is not an app.', remedy='Write "module:attr", e.g. "main:app".'
-        )
+    app = _app_spec(reader, app_node)
     factory, lifespan = mapping.get("factory"), mapping.get("lifespan")
     return AppTarget(
         app=app,
@@ -122,7 +149,9 @@ def _app_target(reader: Reader, mapping: MapNode, base: Path) -> AppTarget:
     )
 
 
-def _server_target(reader: Reader, mapping: MapNode) -> TargetConfig:
+def _server_target(
+    reader: Reader, mapping: MapNode, routes_from: RoutesFrom | None
+) -> TargetConfig:
     url_node, spawn, pid = mapping.get("url"), mapping.get("spawn"), mapping.get("pid")
     if url_node is None:
         raise reader.error(
@@ -137,13 +166,13 @@ def _server_target(reader: Reader, mapping: MapNode) -> TargetConfig:
             raise reader.error(
                 spawn, "the spawn command is empty.", remedy='E.g. "uvicorn main:app".'
             )
-        return SpawnTarget(command=command, url=url)
+        return SpawnTarget(command=command, url=url, routes_from=routes_from)
     if pid is not None:
         number = reader.integer(pid)
         if number < 1:
             raise reader.error(pid, f"{number} is not a process id.")
-        return PidTarget(pid=number, url=url)
-    return UrlTarget(url=url)
+        return PidTarget(pid=number, url=url, routes_from=routes_from)
+    return UrlTarget(url=url, routes_from=routes_from)
 
 
 def _url(reader: Reader, node: Node) -> str:

@@ -192,6 +192,37 @@ def test_a_spawned_server_is_driven_over_http(tmp_path: Path) -> None:
     assert routes["POST /orders"]["status_counts"] == {"201": routes["POST /orders"]["requests"]}
 
 
+STOREFRONT = "sample_apps.storefront.main:app"
+
+
+def test_routes_from_names_a_live_servers_paths_by_template(tmp_path: Path) -> None:
+    """Over HTTP perfaudit sees paths; `routes_from:` imports the app for its route table,
+    so two products' paths are one route and a budget can name the template."""
+    port = free_port()
+    config = tmp_path / "perfaudit.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "target": {
+                    "spawn": f"{sys.executable} -m uvicorn {STOREFRONT} --port {port}",
+                    "url": f"http://127.0.0.1:{port}",
+                    "routes_from": STOREFRONT,
+                },
+                "scenarios": [{"name": "products", "requests": 200, "concurrency": 4,
+                               "routes": ["/products/SKU-001", "/products/SKU-002"]}],
+                "budgets": {"routes": {"GET /products/{sku}": {"max_error_rate": 0}}},
+            }
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    report = tmp_path / "r.json"
+    result = cli("ci", "--config", str(config), "-q", "--json", str(report))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    (scenario,) = json.loads(report.read_text())["scenarios"]
+    routes = {f"{r['method']} {r['path']}": r["requests"] for r in scenario["report"]["routes"]}
+    assert routes == {"GET /products/{sku}": 200}
+
+
 def test_a_pid_target_is_sampled_while_loaded(tmp_path: Path) -> None:
     with live_server("sample_apps.logs:app") as server:
         config = tmp_path / "perfaudit.yaml"

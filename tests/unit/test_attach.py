@@ -15,7 +15,7 @@ from sampling_builders import ON_LOOP, attach_session, process, run, stack, thre
 from unit_builders import measurement
 
 from perfaudit.analysis.report import build_report
-from perfaudit.attach import AttachOptions, _absolute, _by_template, _plan
+from perfaudit.attach import AttachOptions, _absolute, _plan, by_template
 from perfaudit.errors import EXIT_TARGET, EXIT_USAGE, TargetError, UsageError
 from perfaudit.model import RouteKey, Session
 from perfaudit.render.json_report import report_to_dict
@@ -81,9 +81,9 @@ def test_measured_urls_meet_the_route_templates() -> None:
     table = discover_routes(app)
     one = measurement(RouteKey("GET", "/items/1"), durations_ms=[1.0, 2.0])
     two = measurement(RouteKey("GET", "/items/2?x=1"), durations_ms=[3.0])
-    merged = _by_template((one, two), table)
+    merged = by_template((one, two), table)
     assert [(m.route, m.requests) for m in merged] == [(RouteKey("GET", "/items/{item_id}"), 3)]
-    assert _by_template((one,), None) == (one,)
+    assert by_template((one,), None) == (one,)
 
 
 def attach_report_session() -> Session:

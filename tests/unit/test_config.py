@@ -14,6 +14,7 @@ from perfaudit.config import (
     Budget,
     CiConfig,
     PidTarget,
+    RoutesFrom,
     SpawnTarget,
     UrlTarget,
     check_budget_routes,
@@ -125,6 +126,30 @@ def test_short_and_long_route_forms(tmp_path: Path) -> None:
     assert form.request_spec().body == b"username=ada&remember=true&n=3"
     assert post.origin.line == 7
     assert post.origin.key_path == "scenarios[0].routes[2]"
+
+
+def test_a_server_target_may_name_its_app_for_route_templates(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        """\
+        target:
+          spawn: uvicorn shop.api:create_app --factory
+          url: http://127.0.0.1:8000
+          routes_from: shop.api:create_app
+          factory: true
+          app_dir: src
+        scenarios:
+          - name: items
+            routes: [/items/1]
+        """,
+    )
+    assert config.target == SpawnTarget(
+        command="uvicorn shop.api:create_app --factory",
+        url="http://127.0.0.1:8000",
+        routes_from=RoutesFrom(
+            app="shop.api:create_app", factory=True, app_dir=(tmp_path / "src").resolve()
+        ),
+    )
 
 
 def test_a_url_target_makes_a_weighted_load_plan(tmp_path: Path) -> None:

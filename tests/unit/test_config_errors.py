@@ -97,6 +97,23 @@ scenarios:
             id="app-option-on-url",
         ),
         pytest.param(
+            "target:\n  url: http://x:1\n  factory: true\n" + MINIMAL.split("\n", 2)[2],
+            "perf.yaml:3: target.factory: factory applies only to an in-process `app:` target "
+            "(or beside `routes_from:`).",
+            id="factory-on-url-without-routes-from",
+        ),
+        pytest.param(
+            "target:\n  app: main:app\n  routes_from: main:app\n" + MINIMAL.split("\n", 2)[2],
+            "perf.yaml:3: target.routes_from: routes_from applies to a server target "
+            "(url, spawn or pid).",
+            id="routes-from-on-app",
+        ),
+        pytest.param(
+            "target:\n  url: http://x:1\n  routes_from: main\n" + MINIMAL.split("\n", 2)[2],
+            'perf.yaml:3: target.routes_from: "main" is not an app.',
+            id="routes-from-not-an-app",
+        ),
+        pytest.param(
             "target: {}\n" + MINIMAL.split("\n", 2)[2],
             "perf.yaml:1: target: no target: expected one of app, url, pid or spawn.",
             id="empty-target",

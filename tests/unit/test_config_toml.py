@@ -203,5 +203,8 @@ def test_the_pricing_example_runs_the_sample_app_in_process() -> None:
 def test_the_live_server_example_targets_a_url() -> None:
     config = load_config(CONFIGS / "live-server.yaml")
     assert isinstance(config.target, UrlTarget)
+    routes_from = config.target.routes_from
+    assert routes_from is not None  # it names routes by template: the app must be importable
+    assert (routes_from.app_dir / "sample_apps" / "orders.py").is_file()
     weights = [route.weight for route in config.scenarios[0].routes]
     assert weights == [5, 2, 2, 1]
