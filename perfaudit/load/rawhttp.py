@@ -36,6 +36,8 @@ DEFAULT_HEADERS = (
     ("User-Agent", f"perfaudit/{__version__}"),
 )
 SAFE_CHARS = "/%:@!$&'()*+,;=-._~?"
+# Methods safe to send again (RFC 9110 §9.2.2): a POST might be applied twice.
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
 Origin = tuple[str, int]
 
@@ -104,6 +106,7 @@ class ResponseProtocol(asyncio.Protocol):
         self.closed = False
         self.deadline = 0.0  # time.monotonic() past which the read has timed out
         self.keep_alive = True
+        self.answered = False  # a byte of the awaited response has arrived
         self.state = HEAD
         self.remaining = 0
         self.status = 0
@@ -116,6 +119,7 @@ class ResponseProtocol(asyncio.Protocol):
         """A future for the next response's (status, reason), once its body is in."""
         self.waiter = waiter = self.loop.create_future()
         self.head_request = head_request
+        self.answered = bool(self.buffer)
         if self.buffer:
             self._parse()
         return waiter
@@ -123,6 +127,7 @@ class ResponseProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         if self.waiter is not None:
+            self.answered = True
             self._parse()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -247,6 +252,7 @@ class RawClient:
     def __init__(self, targets: Sequence[Target], timeout_s: float) -> None:
         self.requests = [serialise(target) for target in targets]
         self.heads = [target.method.upper() == "HEAD" for target in targets]
+        self.idempotent = [target.method.upper() in IDEMPOTENT for target in targets]
         origins = [origin(target.url) for target in targets]
         self.origins = list(dict.fromkeys(origins))
         self.origin_of = [self.origins.index(each) for each in origins]
@@ -292,13 +298,30 @@ class Connection:
 
     async def send(self, index: int) -> tuple[int, str]:
         """Send target `index`'s request; (status, reason) once the body is in, or
-        TimeoutError past the client's timeout (connecting included)."""
-        client = self.client
+        TimeoutError past the client's timeout (connecting included).
+
+        A server may close a keep-alive connection after a response without saying so
+        (uvicorn does after an unhandled exception's 500): a request sent on it meanwhile
+        fails before any byte of its answer. As HTTP clients do (Go's net/http, urllib3), an
+        idempotent request that met that on a reused connection is sent once more on a new
+        one, timed from the first send; it is not the server failing that request."""
         started = time.monotonic()
+        protocol = self.protocols[self.client.origin_of[index]]
+        reused = protocol is not None and not protocol.closed
+        try:
+            return await self._exchange(index, started)
+        except ConnectionError:
+            sent_on = self.protocols[self.client.origin_of[index]]
+            if not (reused and self.client.idempotent[index] and sent_on and not sent_on.answered):
+                raise
+            return await self._exchange(index, started)
+
+    async def _exchange(self, index: int, started: float) -> tuple[int, str]:
+        client = self.client
         where = client.origin_of[index]
         protocol = self.protocols[where]
         if protocol is None or protocol.closed:
-            async with asyncio.timeout(client.timeout_s):
+            async with asyncio.timeout(max(0.0, started + client.timeout_s - time.monotonic())):
                 self.protocols[where] = protocol = await self._connect(where)
         try:
             waiter = protocol.expect(client.heads[index])

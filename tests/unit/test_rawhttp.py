@@ -190,3 +190,57 @@ def test_a_get_has_no_content_length_and_port_80_no_port() -> None:
 def test_only_plain_http() -> None:
     with pytest.raises(ValueError, match="http://"):
         serialise(Target("https://example.test/"))
+
+
+ERROR_THEN_CLOSE = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 5\r\n\r\noops!"
+
+
+async def _server_closing_after_each_answer(
+    answers: list[bytes], handlers: list[asyncio.Task[None]]
+) -> tuple[asyncio.Server, int]:
+    """Answers one request per connection, then closes it without saying so (as uvicorn
+    does after an unhandled exception's 500)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(cast("asyncio.Task[None]", asyncio.current_task()))
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(answers.pop(0))
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the client has sent its next request by now
+        finally:
+            writer.close()
+            await writer.wait_closed()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, server.sockets[0].getsockname()[1]
+
+
+@pytest.mark.parametrize(("method", "expected"), [("GET", 200), ("POST", None)])
+def test_a_request_on_a_connection_the_server_dropped_is_sent_again_if_idempotent(
+    loop: asyncio.AbstractEventLoop, method: str, expected: int | None
+) -> None:
+    """The next request is not the server failing it: a GET goes again on a new
+    connection; a POST (maybe applied twice) fails as it did."""
+    from perfaudit.load.rawhttp import RawClient
+
+    async def scenario() -> int | None:
+        handlers: list[asyncio.Task[None]] = []
+        server, port = await _server_closing_after_each_answer([ERROR_THEN_CLOSE, OK], handlers)
+        url = f"http://127.0.0.1:{port}/x"
+        client = RawClient([Target(url, "GET"), Target(url, method)], timeout_s=5.0)
+        connection = client.connection()
+        try:
+            assert (await connection.send(0))[0] == 500
+            await asyncio.sleep(0.01)  # sent before the server's close arrives
+            try:
+                return (await connection.send(1))[0]
+            except ConnectionError:
+                return None
+        finally:
+            await client.close()
+            await asyncio.gather(*handlers, return_exceptions=True)
+            server.close()
+            await server.wait_closed()
+
+    assert loop.run_until_complete(scenario()) == expected
