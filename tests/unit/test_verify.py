@@ -307,7 +307,9 @@ def blocking_app() -> Any:
 
     @app.get("/x")
     async def blocked() -> dict[str, bool]:
-        time.sleep(0.01)  # the planted blocking call
+        # The planted blocking call: long enough that 4 of them side by side, in threads,
+        # need little CPU (a busy machine must not turn the gain into a CPU contest).
+        time.sleep(0.03)
         return {"ok": True}
 
     @app.get("/y")

@@ -164,8 +164,9 @@ def test_watchdog_sees_cpu_bound_blocking(factory: LoopFactory) -> None:
     # catch a few idle milliseconds before each stall).
     truth = sum(cpu for _, cpu in SPUN) / sum(wall for wall, _ in SPUN)
     assert truth > 0
+    # No absolute floor: while CI's other leg runs, the spinning thread itself may get
+    # only a tenth of a core, and the watchdog is right to say so.
     assert share >= 0.6 * truth, (share, truth)
-    assert share > 0.2
 
 
 @pytest.mark.parametrize("factory", LOOPS)
