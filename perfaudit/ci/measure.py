@@ -68,7 +68,7 @@ def measure(
         from perfaudit.http_load import LoadOptions, run_http_load
 
         loaded = run_http_load(LoadOptions(scenario.load_plan(live.url)), progress=progress)
-        return _by_template(loaded, target.routes_from)
+        return _with_route_templates(loaded, target.routes_from)
     return _attached(live, scenario, progress, target.routes_from)
 
 
@@ -78,7 +78,7 @@ def _app_spec(routes_from: RoutesFrom) -> AppSpec:
     return AppSpec(routes_from.app, routes_from.factory, routes_from.app_dir)
 
 
-def _by_template(session: Session, routes_from: RoutesFrom | None) -> Session:
+def _with_route_templates(session: Session, routes_from: RoutesFrom | None) -> Session:
     """The paths sent over HTTP named by the app's route templates, when the config says
     which app the server runs (as `perfaudit attach --app` does)."""
     if routes_from is None:
