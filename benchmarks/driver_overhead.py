@@ -4,7 +4,7 @@ FastAPI `async def` route, driven four ways in one run.
 - direct      a minimal hand-written loop that awaits the ASGI app itself (one scope dict,
               a receive that hands over the body once, a send that keeps the status): the
               physical limit of in-process driving.
-- perfaudit   `perfaudit.load.driver.InProcessDriver(app).run(..., concurrency=1)`, the
+- perfaudit   `perfaudit.agent.driver.InProcessDriver(app).run(..., concurrency=1)`, the
               driver `perfaudit profile` measures latency with.
 - httpx2      `httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app))`, sequential GETs.
 - testclient  `fastapi.testclient.TestClient` (Starlette's, on httpx2), sequential GETs,
@@ -34,7 +34,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from perfaudit.load.driver import InProcessDriver
+from perfaudit.agent.driver import InProcessDriver
 from perfaudit.load.plan import RequestSpec
 
 PATH = "/ping"

@@ -3,12 +3,12 @@ FastAPI app, with nothing attached, with cProfile, with cProfile and every probe
 the probes alone, interleaved in one run.
 
 - none             the phase alone.
-- cprofile         `perfaudit.capture.tracing.TracingCollector` started before the phase
+- cprofile         `perfaudit.agent.capture.tracing.TracingCollector` started before the phase
                    and stopped after it (on 3.11 it also profiles AnyIO's worker threads).
 - cprofile+probes  the collector, plus the probe phase's instruments: `LoopWatchdog`
                    (heartbeat every 5 ms, a thread polling every 10 ms that samples the loop
                    and worker stacks), `LimiterSampler` (AnyIO's limiter every 10 ms) and the
-                   probe request stream (`perfaudit.probe_phase._probe_stream`: a request to
+                   probe request stream (`perfaudit.agent.probe_phase._probe_stream`: a request to
                    a 404 path every 20 ms).
 - probes           the probe instruments without the collector.
 
@@ -46,12 +46,12 @@ from dataclasses import dataclass, field
 
 from fastapi import FastAPI
 
-from perfaudit.capture.threadpool import LimiterSampler
-from perfaudit.capture.tracing import PROFILER_SEES_ALL_THREADS, TracingCollector
-from perfaudit.capture.watchdog import LoopWatchdog
-from perfaudit.load.driver import InProcessDriver
+from perfaudit.agent.capture.threadpool import LimiterSampler
+from perfaudit.agent.capture.tracing import PROFILER_SEES_ALL_THREADS, TracingCollector
+from perfaudit.agent.capture.watchdog import LoopWatchdog
+from perfaudit.agent.driver import InProcessDriver
+from perfaudit.agent.probe_phase import PROBE_PATH, _probe_stream
 from perfaudit.load.plan import RequestSpec
-from perfaudit.probe_phase import PROBE_PATH, _probe_stream
 
 MODES = ("none", "cprofile", "cprofile+probes", "probes")
 ROUTES = (("/work", "async def"), ("/work-sync", "def"))

@@ -10,10 +10,15 @@ from importlib import metadata
 
 from perfaudit.model import DeclaredServer, Environment
 
-PACKAGES = ("fastapi", "starlette", "pydantic", "anyio", "uvicorn", "uvloop", "httptools")
+PACKAGES = (
+    *("fastapi", "starlette", "pydantic", "anyio", "uvicorn", "uvloop", "httptools"),
+    *("sqlalchemy", "sqlmodel", "asyncpg", "psycopg", "psycopg2", "aiosqlite"),
+)
 
 
-def describe_environment(loop: str, declared: DeclaredServer | None = None) -> Environment:
+def describe_environment(
+    loop: str, declared: DeclaredServer | None = None, *, interpreter: str = ""
+) -> Environment:
     packages = {}
     for name in PACKAGES:
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -25,4 +30,5 @@ def describe_environment(loop: str, declared: DeclaredServer | None = None) -> E
         loop=loop,
         packages=packages,
         declared=declared,
+        interpreter=interpreter,
     )

@@ -21,7 +21,7 @@ from perfaudit.model import Session
 from perfaudit.progress import Progress
 
 if TYPE_CHECKING:
-    from perfaudit.attach import AppSpec
+    from perfaudit.live.attach import AppSpec
 
 # A PID scenario bounded by a request count records at most this long.
 ATTACH_CAP_S = 120.0
@@ -46,7 +46,7 @@ def live_target(target: TargetConfig) -> Iterator[Live | None]:
         yield Live(target.url, target.pid)
     else:
         assert isinstance(target, SpawnTarget)
-        from perfaudit.target.spawn import spawned_server
+        from perfaudit.live.spawn import spawned_server
 
         with spawned_server(target.command, target.url) as server:
             yield Live(target.url, server.pid)
@@ -65,7 +65,7 @@ def measure(
         return _in_process(target, scenario, progress, verify=verify)
     assert live is not None
     if live.pid is None:
-        from perfaudit.http_load import LoadOptions, run_http_load
+        from perfaudit.load.http_run import LoadOptions, run_http_load
 
         loaded = run_http_load(LoadOptions(scenario.load_plan(live.url)), progress=progress)
         return _with_route_templates(loaded, target.routes_from)
@@ -73,9 +73,9 @@ def measure(
 
 
 def _app_spec(routes_from: RoutesFrom) -> AppSpec:
-    from perfaudit.attach import AppSpec
+    from perfaudit.live.attach import AppSpec
 
-    return AppSpec(routes_from.app, routes_from.factory, routes_from.app_dir)
+    return AppSpec(routes_from.app, routes_from.factory, routes_from.app_dir, routes_from.python)
 
 
 def _with_route_templates(session: Session, routes_from: RoutesFrom | None) -> Session:
@@ -83,19 +83,23 @@ def _with_route_templates(session: Session, routes_from: RoutesFrom | None) -> S
     which app the server runs (as `perfaudit attach --app` does)."""
     if routes_from is None:
         return session
-    from perfaudit.attach import by_template
-    from perfaudit.target.loader import load_app
-    from perfaudit.target.routes import discover_routes
+    from perfaudit.launcher.runs import AppInterpreter, route_table_in_agent
+    from perfaudit.live.attach import by_template
 
-    spec = _app_spec(routes_from)
-    table = discover_routes(load_app(spec.spec, factory=spec.factory, app_dir=spec.app_dir).app)
+    table = route_table_in_agent(
+        routes_from.app,
+        factory=routes_from.factory,
+        app_dir=routes_from.app_dir,
+        where=AppInterpreter(routes_from.python),
+    )
     return replace(session, measurements=by_template(session.measurements, table))
 
 
 def _in_process(
     target: AppTarget, scenario: Scenario, progress: Progress, *, verify: bool
 ) -> Session:
-    from perfaudit.audit import ProfileOptions, profile_app
+    from perfaudit.agent.profile_run import ProfileOptions
+    from perfaudit.launcher.runs import AppInterpreter, profile_in_agent
 
     options = ProfileOptions(
         target=target.app,
@@ -110,13 +114,13 @@ def _in_process(
         request_specs=scenario.request_specs(),
         verify=verify,
     )
-    return profile_app(options, progress=progress)
+    return profile_in_agent(options, AppInterpreter(target.python), progress)
 
 
 def _attached(
     live: Live, scenario: Scenario, progress: Progress, routes_from: RoutesFrom | None
 ) -> Session:
-    from perfaudit.attach import AttachOptions, run_attach
+    from perfaudit.live.attach import AttachOptions, run_attach
 
     assert live.pid is not None
     options = AttachOptions(

@@ -14,6 +14,7 @@ from perfaudit.cli.options import (
     HtmlPath,
     JsonPath,
     PstatsPath,
+    PythonPath,
     SessionPath,
     SpeedscopePath,
 )
@@ -71,6 +72,7 @@ def attach(
     app_dir: Annotated[Path, typer.Option("--app-dir", help="Folder to import --app from.")] = Path(
         "."
     ),
+    python: PythonPath = None,
     json_path: JsonPath = None,
     html_path: HtmlPath = None,
     pstats_path: PstatsPath = None,
@@ -84,9 +86,9 @@ def attach(
     bottlenecks, as `profile` does in-process. Needs ptrace rights: see the README."""
 
     def run() -> int:
-        from perfaudit.attach import AppSpec, AttachOptions, run_attach
         from perfaudit.cli.console import with_progress
         from perfaudit.cli.output import Exports, emit_report, parse_fail_on
+        from perfaudit.live.attach import AppSpec, AttachOptions, run_attach
 
         threshold = parse_fail_on(fail_on)
         options = AttachOptions(
@@ -99,7 +101,7 @@ def attach(
             rate_hz=rate,
             subprocesses=subprocesses,
             native=native,
-            app=AppSpec(app_spec, factory, app_dir) if app_spec else None,
+            app=AppSpec(app_spec, factory, app_dir, python) if app_spec else None,
         )
         session = with_progress(quiet, lambda progress: run_attach(options, progress=progress))
         exports = Exports(

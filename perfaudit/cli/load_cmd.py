@@ -91,7 +91,7 @@ def load(
     def run() -> int:
         from perfaudit.cli.console import with_progress
         from perfaudit.cli.output import Exports, emit_report, parse_fail_on
-        from perfaudit.http_load import LoadOptions, LocustOptions, run_http_load
+        from perfaudit.load.http_run import LoadOptions, LocustOptions, run_http_load
         from perfaudit.load.processes import auto_processes
         from perfaudit.load.scenario import LoadPlan
         from perfaudit.load.targets import build_targets, parse_weights

@@ -31,3 +31,19 @@ FailOn = Annotated[
     str | None,
     typer.Option("--fail-on", help="Exit 1 if a finding is at least this severe (low…critical)."),
 ]
+
+# The app's own interpreter (the agent runs there): perfaudit.launcher.interpreter.
+PythonPath = Annotated[
+    Path | None,
+    typer.Option(
+        "--python",
+        help="The app's Python (default: $VIRTUAL_ENV, else .venv/ or venv/ in --app-dir or "
+        "a parent, else perfaudit's own).",
+        show_default=False,
+    ),
+]
+DEFAULT_STARTUP_TIMEOUT_S = 120.0  # as perfaudit.launcher.runs: kept here for a fast --help
+StartupTimeout = Annotated[
+    float,
+    typer.Option("--startup-timeout", help="Seconds the app may take to import."),
+]

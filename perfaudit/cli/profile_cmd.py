@@ -9,12 +9,15 @@ import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
 from perfaudit.cli.options import (
+    DEFAULT_STARTUP_TIMEOUT_S,
     CollapsedPath,
     FailOn,
     HtmlPath,
     JsonPath,
     PstatsPath,
+    PythonPath,
     SpeedscopePath,
+    StartupTimeout,
 )
 
 
@@ -113,24 +116,27 @@ def profile(
             "database the app uses.",
         ),
     ] = False,
+    python: PythonPath = None,
+    startup_timeout: StartupTimeout = DEFAULT_STARTUP_TIMEOUT_S,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
 ) -> None:
     """Import the app, drive its routes in-process, profile them, and report bottlenecks."""
 
     def run() -> int:
+        from perfaudit.agent.profile_run import ProfileOptions
         from perfaudit.analysis.findings import Severity
-        from perfaudit.audit import ProfileOptions, profile_app
         from perfaudit.cli.console import with_progress
         from perfaudit.cli.output import Exports, emit_report, parse_fail_on
+        from perfaudit.launcher.runs import AgentDied, AppInterpreter, profile_in_agent
+        from perfaudit.load.plan import build_requests
 
         threshold: Severity | None = parse_fail_on(fail_on)
+        specs = build_requests(
+            routes or (), method=method, data=data, form=form or (), headers=header or ()
+        )
         options = ProfileOptions(
             target=target,
-            routes=tuple(routes or ()),
-            method=method,
-            data=data,
-            form=tuple(form or ()),
-            headers=tuple(header or ()),
+            request_specs=tuple(specs),
             factory=factory,
             app_dir=app_dir,
             lifespan=lifespan,
@@ -145,7 +151,7 @@ def profile(
             verify=verify,
             verify_writes_db=verify_writes_db,
         )
-        session = with_progress(quiet, lambda progress: profile_app(options, progress=progress))
+        where = AppInterpreter(python, startup_timeout)
         exports = Exports(
             json=json_path,
             pstats=pstats_path,
@@ -154,6 +160,13 @@ def profile(
             collapsed=collapsed_path,
             html=html_path,
         )
+        try:
+            session = with_progress(
+                quiet, lambda progress: profile_in_agent(options, where, progress)
+            )
+        except AgentDied as died:  # the app's process crashed: report what it measured
+            emit_report(died.session, exports=exports, fail_on=threshold)
+            raise
         code = emit_report(session, exports=exports, fail_on=threshold)
         return EXIT_INTERRUPTED if session.stopped_early.startswith("interrupted") else code
 

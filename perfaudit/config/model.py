@@ -48,6 +48,7 @@ class AppTarget:
     factory: bool = False
     app_dir: Path = Path(".")
     lifespan: bool = True
+    python: Path | None = None  # the app's interpreter (else found as `profile` finds it)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,6 +60,7 @@ class RoutesFrom:
     app: str  # "module:attr"
     factory: bool = False
     app_dir: Path = Path(".")
+    python: Path | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,7 +251,7 @@ class CiConfig:
     baseline: Path | None = None
     regression: Regression = Regression()
     reports: Reports = Reports()
-    verify: bool = False  # in-process targets: `--verify`'s experiments (perfaudit/verify/)
+    verify: bool = False  # in-process targets: `--verify`'s experiments (perfaudit/agent/verify/)
 
     def ignore_reason(self, finding_id: str, route: str | None) -> str | None:
         """The config's reason to ignore this finding, or None when it counts."""

@@ -32,8 +32,11 @@ TOP_KEYS = (
     "reports",
     "verify",
 )
-TARGET_KEYS = ("app", "factory", "app_dir", "lifespan", "url", "spawn", "pid", "routes_from")
-_APP_ONLY = ("factory", "app_dir", "lifespan")  # and, for factory and app_dir, routes_from
+TARGET_KEYS = (
+    *("app", "factory", "app_dir", "lifespan", "python"),
+    *("url", "spawn", "pid", "routes_from"),
+)
+_APP_ONLY = ("factory", "app_dir", "lifespan", "python")  # all but lifespan: routes_from too
 REGRESSION_KEYS = ("min_effect", "confidence", "metric")
 REPORT_KEYS = ("json", "markdown", "junit", "html")
 METRICS: tuple[RegressionMetric, ...] = ("p50_ms", "p95_ms", "mean_ms")
@@ -85,7 +88,8 @@ def _target(reader: Reader, root: MapNode, base: Path) -> TargetConfig:
                 remedy="An in-process `app:` target already names its routes by template.",
             )
         return _app_target(reader, mapping, base)
-    allowed = ("factory", "app_dir") if mapping.get("routes_from") is not None else ()
+    with_routes_from = mapping.get("routes_from") is not None
+    allowed = ("factory", "app_dir", "python") if with_routes_from else ()
     for key in _APP_ONLY:
         entry = next((e for e in mapping.entries if e.key == key), None)
         if entry is not None and key not in allowed:
@@ -103,6 +107,7 @@ def _routes_from(reader: Reader, mapping: MapNode, base: Path) -> RoutesFrom | N
         app=_app_spec(reader, node),
         factory=reader.boolean(factory) if factory is not None else False,
         app_dir=_path(reader, mapping.get("app_dir"), base) or base.resolve(),
+        python=_path(reader, mapping.get("python"), base),
     )
 
 
@@ -146,6 +151,7 @@ def _app_target(reader: Reader, mapping: MapNode, base: Path) -> AppTarget:
         factory=reader.boolean(factory) if factory is not None else False,
         app_dir=_path(reader, mapping.get("app_dir"), base) or base.resolve(),
         lifespan=reader.boolean(lifespan) if lifespan is not None else True,
+        python=_path(reader, mapping.get("python"), base),
     )
 
 

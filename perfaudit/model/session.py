@@ -45,6 +45,8 @@ class Environment:
     # What the app's own dependency file installs to serve it (the deployed image's
     # packages, which may differ from the ones this run had); None when no file says.
     declared: DeclaredServer | None = None
+    # In-process runs: the interpreter that ran the app (the agent's), e.g. /app/.venv/bin/python.
+    interpreter: str = ""
 
 
 @dataclass(frozen=True, slots=True)

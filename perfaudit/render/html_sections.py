@@ -27,6 +27,7 @@ def header(report: Report) -> str:
         ("mode", s.mode),
         ("started", s.started_at),
         ("python", f"{env.python} ({env.implementation})"),
+        *((("interpreter", env.interpreter),) if env.interpreter else ()),
         ("loop", env.loop),
         *((name, env.packages[name]) for name in ("fastapi", "starlette") if name in env.packages),
         ("perfaudit", s.tool_version),

@@ -35,6 +35,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             "python": env.python,
             "loop": env.loop,
             "platform": env.platform,
+            "interpreter": env.interpreter or None,
             "fastapi": env.packages.get("fastapi"),  # contract keys: null when not installed
             "starlette": env.packages.get("starlette"),
             **env.packages,

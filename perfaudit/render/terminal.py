@@ -74,9 +74,10 @@ def _header(report: Report) -> Group:
         if s.settings.requests
         else f"{s.settings.duration_s:g} s per route"
     )
+    where = f" ({env.interpreter})" if env.interpreter else ""
     lines = [
         Text.assemble(("perfaudit ", "bold"), (f"{s.mode} {s.target}", f"bold {ACCENT}")),
-        Text(f"Python {env.python} · {versions} · {env.loop} loop", style="dim"),
+        Text(f"Python {env.python}{where} · {versions} · {env.loop} loop", style="dim"),
         Text(
             f"Latency: {load} at concurrency {s.settings.concurrency} after {s.settings.warmup} "
             f"warm-up, no profiler. Hotspots: {s.settings.profiler}, one request at a time.",

@@ -16,6 +16,10 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+# perfaudit's agent runs the sample apps in the interpreter that runs the tests (each CI leg
+# its own), not in the .venv it would find in the repository: every CLI the tests start
+# inherits this.
+os.environ["VIRTUAL_ENV"] = sys.prefix
 # Small runs: these tests check behaviour, not performance.
 FAST = ("-q", "-n", "30", "--warmup", "2")
 

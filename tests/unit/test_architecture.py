@@ -77,7 +77,7 @@ def test_nothing_imports_the_cli() -> None:
                 "cli/console.py",
             ),
         ),
-        ("cProfile", ("capture/tracing.py",)),
+        ("cProfile", ("agent/capture/tracing.py",)),
         ("typer", ("cli/",)),
         ("aiohttp", ("load/engine.py",)),
         ("locust", ()),  # only ever run as a subprocess: it monkey-patches with gevent

@@ -14,14 +14,14 @@ from rich.console import Console
 from sampling_builders import ON_LOOP, attach_session, process, run, stack, thread
 from unit_builders import measurement
 
+from perfaudit.agent.routes import discover_routes
 from perfaudit.analysis.report import build_report
-from perfaudit.attach import AttachOptions, _absolute, _plan, by_template
 from perfaudit.errors import EXIT_TARGET, EXIT_USAGE, TargetError, UsageError
+from perfaudit.live.attach import AttachOptions, _absolute, _plan, by_template
+from perfaudit.live.spawn import _answers, address_of, spawned_server
 from perfaudit.model import RouteKey, Session
 from perfaudit.render.json_report import report_to_dict
 from perfaudit.render.terminal import render_terminal
-from perfaudit.target.routes import discover_routes
-from perfaudit.target.spawn import _answers, address_of, spawned_server
 
 
 @pytest.mark.parametrize(

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request
 
-from perfaudit.capture import calls
-from perfaudit.capture.calls import CallTracer, fingerprint
-from perfaudit.load.driver import InProcessDriver
+from perfaudit.agent.capture import calls
+from perfaudit.agent.capture.calls import CallTracer, fingerprint
+from perfaudit.agent.driver import InProcessDriver
 from perfaudit.load.plan import RequestSpec
 from perfaudit.model import CallEvidence, CallRecord
 

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import ForeignKey, create_engine, event, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
-from perfaudit.capture.database import DatabaseCollector, _CallSites
-from perfaudit.capture.sql import normalize_sql, sqlite_database
+from perfaudit.agent.capture.database import DatabaseCollector, _CallSites
+from perfaudit.agent.capture.sql import normalize_sql, sqlite_database
 from perfaudit.model import DatabaseEvidence, StatementShape
 
 HERE = str(Path(__file__).resolve())

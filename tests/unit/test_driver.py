@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-from perfaudit.load.driver import InProcessDriver, PhaseResult
+from perfaudit.agent.driver import InProcessDriver, PhaseResult
 from perfaudit.load.plan import RequestSpec
 
 Scope = dict[str, Any]

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from perfaudit.analysis.report import build_report
 from perfaudit.errors import TargetError, UsageError
-from perfaudit.http_load import LoadOptions, _raise_if_unreachable, _session
+from perfaudit.load.http_run import LoadOptions, _raise_if_unreachable, _session
 from perfaudit.load.outcome import EngineResult, TargetTally
 from perfaudit.load.scenario import LoadPlan, Target
 from perfaudit.load.targets import build_targets, parse_weights

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from perfaudit.agent.loader import load_app, parse_spec
 from perfaudit.errors import EXIT_TARGET, EXIT_USAGE, TargetError, UsageError
-from perfaudit.target.loader import load_app, parse_spec
 
 WriteModule = Callable[[str], str]  # the write_module fixture (conftest.py)
 

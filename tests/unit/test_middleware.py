@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.middleware.base import BaseHTTPMiddleware
 from unit_builders import session
 
-from perfaudit.load.middleware import _round_size, measure_middleware, starlette_app
+from perfaudit.agent.middleware import _round_size, measure_middleware, starlette_app
 from perfaudit.load.plan import RequestSpec
 from perfaudit.model import MiddlewareEvidence, MiddlewareLayer, RouteEvidence, RouteKey, Session
 

@@ -10,7 +10,7 @@ import pytest
 import rich
 import yaml
 
-import perfaudit.audit
+import perfaudit.agent.profile_run
 from perfaudit.capture.owners import OwnerClassifier
 
 
@@ -58,7 +58,7 @@ def test_other_site_packages_library(classifier: OwnerClassifier, module: object
 
 
 def test_perfaudit_itself(classifier: OwnerClassifier) -> None:
-    assert owner_of_module(classifier, perfaudit.audit.__file__) == "perfaudit"
+    assert owner_of_module(classifier, perfaudit.agent.profile_run.__file__) == "perfaudit"
 
 
 def test_an_apps_own_http_client_is_a_library(classifier: OwnerClassifier) -> None:

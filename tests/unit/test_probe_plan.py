@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from perfaudit.probe_phase import MAX_SECONDS, MIN_CONCURRENCY, plan_probe
-from perfaudit.target.routes import RouteInfo
+from perfaudit.agent.probe_phase import MAX_SECONDS, MIN_CONCURRENCY, plan_probe
+from perfaudit.agent.routes import RouteInfo
 
 
 def route(*, threaded: bool) -> RouteInfo:

@@ -11,8 +11,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.staticfiles import StaticFiles
 
+from perfaudit.agent.routes import RouteTable, discover_routes
 from perfaudit.model import RouteKey
-from perfaudit.target.routes import RouteTable, discover_routes
 
 
 async def plain(request: Request) -> PlainTextResponse:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from perfaudit.capture.server_requirements import declared_server
+from perfaudit.agent.capture.server_requirements import declared_server
 from perfaudit.model import DeclaredServer
 
 

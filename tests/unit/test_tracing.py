@@ -6,9 +6,9 @@ import threading
 
 from fastapi import FastAPI
 
+from perfaudit.agent.capture.tracing import RawStats, TracingCollector, to_function_stats
+from perfaudit.agent.driver import InProcessDriver, PhaseResult
 from perfaudit.capture.owners import OwnerClassifier
-from perfaudit.capture.tracing import RawStats, TracingCollector, to_function_stats
-from perfaudit.load.driver import InProcessDriver, PhaseResult
 from perfaudit.load.plan import RequestSpec
 from perfaudit.model import FunctionStats
 

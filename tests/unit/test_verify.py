@@ -19,6 +19,9 @@ import pytest
 from rich.console import Console
 from unit_builders import hotspot_session
 
+from perfaudit.agent.verify.base import Change, Refusal, Switch, Target
+from perfaudit.agent.verify.experiments.memo import memoised
+from perfaudit.agent.verify.harness import VerifyRun, try_experiment
 from perfaudit.analysis.findings import Finding, Location, Severity, rank
 from perfaudit.analysis.measured import attach_measured, describe, measured_gain, verdict
 from perfaudit.analysis.report import build_report
@@ -28,9 +31,6 @@ from perfaudit.render.html_sections import findings as html_findings
 from perfaudit.render.json_report import report_to_dict
 from perfaudit.render.markdown import _finding_cells
 from perfaudit.render.terminal import render_terminal
-from perfaudit.verify.base import Change, Refusal, Switch, Target
-from perfaudit.verify.experiments.memo import memoised
-from perfaudit.verify.harness import VerifyRun, try_experiment
 
 FINDING = Finding(
     id="cacheable-call",
@@ -267,8 +267,8 @@ def test_saved_sessions_keep_their_experiments() -> None:
 def test_dependency_overrides_and_thread_limit_are_put_back() -> None:
     from fastapi import FastAPI
 
-    from perfaudit.verify.experiments.per_request_setup import _overridden
-    from perfaudit.verify.experiments.threadpool_saturation import _raised
+    from perfaudit.agent.verify.experiments.per_request_setup import _overridden
+    from perfaudit.agent.verify.experiments.threadpool_saturation import _raised
 
     def settings() -> dict[str, str]:
         return {}
@@ -320,7 +320,7 @@ def blocking_app() -> Any:
 
 
 def test_the_blocking_endpoint_offloaded_is_a_gain_and_put_back() -> None:
-    from perfaudit.verify.experiments.event_loop_blocked import EXPERIMENT
+    from perfaudit.agent.verify.experiments.event_loop_blocked import EXPERIMENT
 
     app = blocking_app()
     [route] = [r for r in app.routes if getattr(r, "path", "") == "/x"]
@@ -336,7 +336,7 @@ def test_the_blocking_endpoint_offloaded_is_a_gain_and_put_back() -> None:
 
 
 def test_event_loop_blocked_refuses_a_def_endpoint() -> None:
-    from perfaudit.verify.experiments.event_loop_blocked import EXPERIMENT
+    from perfaudit.agent.verify.experiments.event_loop_blocked import EXPERIMENT
 
     app = blocking_app()
     finding = replace(FINDING, id="event-loop-blocked")
@@ -380,8 +380,8 @@ def through_a_library_call(url):
 def test_client_per_request_shares_one_client_and_closes_it_after(tmp_path: Path) -> None:
     import httpx2
 
+    from perfaudit.agent.verify.experiments.client_per_request import constructor_names, shared
     from perfaudit.analysis.rules.client_per_request import CONSTRUCTORS
-    from perfaudit.verify.experiments.client_per_request import constructor_names, shared
 
     module = app_module(tmp_path, "verify_client_app", CLIENT_SOURCE)
     [httpx_kind] = [c for c in CONSTRUCTORS if c.label.startswith("httpx")]
@@ -463,7 +463,7 @@ def tried(change: Change | Refusal, check: Callable[[], None]) -> tuple[str, ...
 def test_missing_index_refuses_a_file_database_without_the_flag(tmp_path: Path) -> None:
     import sqlite3
 
-    from perfaudit.verify.experiments.missing_index import EXPERIMENT
+    from perfaudit.agent.verify.experiments.missing_index import EXPERIMENT
 
     file = tmp_path / "events.db"
     with contextlib.closing(events_db(sqlite3.connect(file))):
@@ -476,7 +476,7 @@ def test_missing_index_refuses_a_file_database_without_the_flag(tmp_path: Path) 
 def test_missing_index_on_a_file_database_with_the_flag_is_dropped_after(tmp_path: Path) -> None:
     import sqlite3
 
-    from perfaudit.verify.experiments.missing_index import EXPERIMENT
+    from perfaudit.agent.verify.experiments.missing_index import EXPERIMENT
 
     file = tmp_path / "events.db"
     with contextlib.closing(events_db(sqlite3.connect(file))) as app_conn:
@@ -493,7 +493,7 @@ def test_missing_index_on_a_file_database_with_the_flag_is_dropped_after(tmp_pat
 def test_missing_index_on_an_in_memory_database_uses_the_apps_connection() -> None:
     import sqlite3
 
-    from perfaudit.verify.experiments.missing_index import EXPERIMENT
+    from perfaudit.agent.verify.experiments.missing_index import EXPERIMENT
 
     with contextlib.closing(events_db(sqlite3.connect(":memory:"))) as app_conn:
 
@@ -534,7 +534,7 @@ def app_wide_target(declared: DeclaredServer | None = None) -> Target:
 def test_default_event_loop_refuses_when_what_is_missing_is_not_installed_here(
     absent: tuple[str, ...], declared: DeclaredServer | None, reason: str
 ) -> None:
-    from perfaudit.verify.experiments.default_event_loop import DefaultEventLoopExperiment
+    from perfaudit.agent.verify.experiments.default_event_loop import DefaultEventLoopExperiment
 
     kind = DefaultEventLoopExperiment(installed=lambda name: name not in absent)
     refusal = kind.prepare(app_wide_target(declared))
@@ -543,7 +543,7 @@ def test_default_event_loop_refuses_when_what_is_missing_is_not_installed_here(
 
 
 def test_default_event_loop_refuses_an_app_not_loaded_from_a_spec() -> None:
-    from perfaudit.verify.experiments.default_event_loop import DefaultEventLoopExperiment
+    from perfaudit.agent.verify.experiments.default_event_loop import DefaultEventLoopExperiment
 
     kind = DefaultEventLoopExperiment(installed=lambda name: True)
     target = replace(app_wide_target(PLAIN_UVICORN), app_spec="")
@@ -569,8 +569,8 @@ def test_default_event_loop_refuses_an_app_not_loaded_from_a_spec() -> None:
 def test_default_event_loop_compares_the_served_app_with_what_it_lacks(
     absent: tuple[str, ...], declared: DeclaredServer, before: str, after: str, compared: str
 ) -> None:
-    from perfaudit.verify.base import OwnMeasurement
-    from perfaudit.verify.experiments.default_event_loop import (
+    from perfaudit.agent.verify.base import OwnMeasurement
+    from perfaudit.agent.verify.experiments.default_event_loop import (
         DefaultEventLoopExperiment,
         Plan,
         plan,
@@ -587,8 +587,8 @@ def test_default_event_loop_compares_the_served_app_with_what_it_lacks(
 
 
 def test_an_app_wide_finding_is_tried_on_the_first_route(monkeypatch: pytest.MonkeyPatch) -> None:
+    from perfaudit.agent.verify import harness
     from perfaudit.progress import NoProgress
-    from perfaudit.verify import harness
 
     finding = replace(FINDING, id="default-event-loop", route=None, location=None)
     run = run_for(App())
@@ -610,8 +610,8 @@ def test_an_app_wide_finding_is_tried_on_the_first_route(monkeypatch: pytest.Mon
 
 
 def test_measured_rounds_give_medians_and_round_pair_ratios() -> None:
+    from perfaudit.agent.verify.base import Side, measured
     from perfaudit.analysis.findings import Finding, Severity
-    from perfaudit.verify.base import Side, measured
 
     finding = Finding("cacheable-call", Severity.HIGH, "t", "GET /x", None, {}, "s")
     before = [Side(100.0, (0.010, 0.012)), Side(50.0, (0.020,))]

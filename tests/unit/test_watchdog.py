@@ -16,9 +16,9 @@ from time import perf_counter
 import anyio.to_thread
 import pytest
 
-from perfaudit.capture import watchdog as watchdog_module
-from perfaudit.capture.threadpool import LimiterSampler, measure_thread_hop
-from perfaudit.capture.watchdog import LoopWatchdog
+from perfaudit.agent.capture import watchdog as watchdog_module
+from perfaudit.agent.capture.threadpool import LimiterSampler, measure_thread_hop
+from perfaudit.agent.capture.watchdog import LoopWatchdog
 from perfaudit.model import CodeLocation, LoopEvidence, SampledStack
 
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]

@@ -7,7 +7,7 @@ Not measured by the profile run: perfaudit drives the app in-process, with no so
 no HTTP parsing, which is where uvloop and httptools earn their gain (an in-process A/B of
 the two loops would time callback scheduling only). So the finding states the facts, cites
 the published gain and stays `low`; `--verify` measures it over real sockets with two
-uvicorn servers (verify/experiments/default_event_loop.py).
+uvicorn servers (agent/verify/experiments/default_event_loop.py).
 """
 
 from __future__ import annotations

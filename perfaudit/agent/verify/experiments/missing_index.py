@@ -20,8 +20,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from perfaudit.capture.sql import MEMORY, explain_query_plan
-from perfaudit.verify.base import Change, Refusal, Switch, Target
+from perfaudit.agent.capture.sql import MEMORY, explain_query_plan
+from perfaudit.agent.verify.base import Change, Refusal, Switch, Target
 
 _INDEX_NAME = re.compile(
     r"^\s*CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?\"?(\w+)\"?", re.IGNORECASE

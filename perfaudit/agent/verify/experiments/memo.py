@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from perfaudit.verify.base import Switch
-from perfaudit.verify.patching import rebound, references
+from perfaudit.agent.verify.base import Switch
+from perfaudit.agent.verify.patching import rebound, references
 
 
 def memoised(function: Callable[..., Any], root: Path) -> Callable[[], Any]:

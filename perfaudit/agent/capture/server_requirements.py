@@ -8,7 +8,6 @@ environment, decides whether production runs on uvloop and httptools."""
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ def _declared_in(path: Path, app_root: Path) -> DeclaredServer | None:
     try:
         text = path.read_text(encoding="utf-8")
         lines = _requirements(text) if path.suffix == ".txt" else _pyproject_requirements(text)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+    except (OSError, ValueError):  # ValueError: UnicodeDecodeError, TOMLDecodeError
         return None  # unreadable: it cannot tell, and the run must not fail over it
     parsed = [(line, *_parse(line)) for line in lines]
     server = next((p for p in parsed if _installs_uvicorn(p[1], p[2])), None)
@@ -92,7 +91,7 @@ def _requirements(text: str) -> list[str]:
 def _pyproject_requirements(text: str) -> list[str]:
     """The runtime dependencies of a pyproject.toml: PEP 621's `[project] dependencies` and
     Poetry's `[tool.poetry.dependencies]` (extras written as a table); not dev groups."""
-    document = tomllib.loads(text)
+    document = _load_toml(text)
     project: Any = document.get("project", {})
     lines = [str(d) for d in project.get("dependencies", []) if isinstance(d, str)]
     poetry: Any = document.get("tool", {}).get("poetry", {}).get("dependencies", {})
@@ -100,3 +99,11 @@ def _pyproject_requirements(text: str) -> list[str]:
         extras = spec.get("extras", []) if isinstance(spec, dict) else []
         lines.append(f"{name}[{','.join(map(str, extras))}]" if extras else str(name))
     return lines
+
+
+def _load_toml(text: str) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10 has no tomllib: a pyproject.toml says nothing
+        raise ValueError("no TOML parser in this Python") from None
+    return tomllib.loads(text)

@@ -11,13 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from perfaudit.analysis.findings import Finding
-from perfaudit.analysis.report import build_report
-from perfaudit.load.driver import InProcessDriver, PhaseResult
-from perfaudit.load.plan import RequestSpec
-from perfaudit.model import Experiment, Session
-from perfaudit.progress import Progress
-from perfaudit.verify.base import (
+from perfaudit.agent.driver import InProcessDriver, PhaseResult
+from perfaudit.agent.verify.base import (
     Change,
     ExperimentKind,
     OwnMeasurement,
@@ -28,8 +23,13 @@ from perfaudit.verify.base import (
     experiment_of,
     measured,
 )
-from perfaudit.verify.experiments import EXPERIMENTS
-from perfaudit.verify.recorder import Recorder
+from perfaudit.agent.verify.experiments import EXPERIMENTS
+from perfaudit.agent.verify.recorder import Recorder
+from perfaudit.analysis.findings import Finding
+from perfaudit.analysis.report import build_report
+from perfaudit.load.plan import RequestSpec
+from perfaudit.model import Experiment, Session
+from perfaudit.progress import Progress
 
 ROUNDS = 6  # per side: enough round pairs for analysis/measured.py's agreement rule
 REQUESTS = 80  # per side, over the rounds, fewer for a slow route …

@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import statistics
 from time import perf_counter
-
-import anyio.to_thread
+from typing import Any
 
 SAMPLE_EVERY_S = 0.01
 
@@ -21,9 +20,14 @@ class LimiterSampler:
         self.max_borrowed = 0
         self.max_waiting = 0
         self._handle: asyncio.TimerHandle | None = None
+        self._limiter: Any = None
 
     def start(self) -> None:
-        """Call from the event loop's thread."""
+        """Call from a coroutine on the event loop: AnyIO 3 finds the limiter only from a
+        task (sniffio), not from the timer callbacks that then sample it."""
+        import anyio.to_thread
+
+        self._limiter = anyio.to_thread.current_default_thread_limiter()
         self._sample()
 
     def stop(self) -> None:
@@ -31,7 +35,7 @@ class LimiterSampler:
             self._handle.cancel()
 
     def _sample(self) -> None:
-        stats = anyio.to_thread.current_default_thread_limiter().statistics()
+        stats = self._limiter.statistics()
         total = int(stats.total_tokens)
         self.total_tokens = total
         self.samples += 1
@@ -44,6 +48,8 @@ class LimiterSampler:
 
 def default_thread_tokens() -> int:
     """The default limiter's size on the running loop (40 unless the app changed it)."""
+    import anyio.to_thread  # imported when used: an ASGI app need not bring AnyIO
+
     return int(anyio.to_thread.current_default_thread_limiter().total_tokens)
 
 
@@ -54,6 +60,8 @@ def _noop() -> None:
 async def measure_thread_hop(rounds: int = 30) -> float:
     """Median cost of one hop to a worker thread and back: what a `def` endpoint pays on
     top of its own work."""
+    import anyio.to_thread
+
     timings = []
     for _ in range(rounds):
         began = perf_counter()

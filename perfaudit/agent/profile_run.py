@@ -13,21 +13,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from perfaudit import __version__
-from perfaudit.capture.database import DatabaseCollector
+from perfaudit.agent.capture.database import DatabaseCollector
+from perfaudit.agent.capture.server_requirements import declared_server
+from perfaudit.agent.capture.tracing import TracingCollector, to_function_stats
+from perfaudit.agent.driver import InProcessDriver, PhaseResult
+from perfaudit.agent.eventloop import LOOPS, close_loop, new_loop, quiet_interrupts
+from perfaudit.agent.evidence_phase import compare_middleware, trace_calls
+from perfaudit.agent.hangguard import HangGuard
+from perfaudit.agent.lifespan import Lifespan
+from perfaudit.agent.loader import LoadedApp, load_app
+from perfaudit.agent.probe_phase import probe_route
+from perfaudit.agent.routes import RouteTable, discover_routes
 from perfaudit.capture.environment import describe_environment
 from perfaudit.capture.owners import OwnerClassifier
-from perfaudit.capture.server_requirements import declared_server
-from perfaudit.capture.tracing import TracingCollector, to_function_stats
 from perfaudit.errors import UsageError
-from perfaudit.evidence_phase import compare_middleware, trace_calls
-from perfaudit.load.driver import InProcessDriver, PhaseResult
-from perfaudit.load.eventloop import LOOPS, close_loop, new_loop, quiet_interrupts
-from perfaudit.load.hangguard import HangGuard
 from perfaudit.load.plan import RequestSpec, build_requests
 from perfaudit.model import (
     ErrorSample,
@@ -41,11 +47,7 @@ from perfaudit.model import (
     Session,
     SkippedRoute,
 )
-from perfaudit.probe_phase import probe_route
 from perfaudit.progress import NoProgress, Progress
-from perfaudit.target.lifespan import Lifespan
-from perfaudit.target.loader import LoadedApp, load_app
-from perfaudit.target.routes import RouteTable, discover_routes
 
 # cProfile is deterministic: 50 requests attribute time as well as 500, at a tenth of the wait.
 DEFAULT_PROFILE_CAP = 50
@@ -70,7 +72,7 @@ class ProfileOptions:
     profile_requests: int | None = None
     loop: str = "asyncio"  # or "uvloop"
     probes: bool = True
-    # Try each finding's suggested change in memory and measure it (perfaudit/verify/).
+    # Try each finding's suggested change in memory and measure it (perfaudit/agent/verify/).
     verify: bool = False
     verify_writes_db: bool = False  # … even on a file database the app uses
     # Requests built by the caller (`perfaudit ci`: a body and headers per route); when
@@ -105,7 +107,16 @@ class ProfileOptions:
             raise UsageError(f"--loop {self.loop} is not a loop.", remedy="Pass asyncio or uvloop.")
 
 
-def profile_app(options: ProfileOptions, *, progress: Progress | None = None) -> Session:
+def profile_app(
+    options: ProfileOptions,
+    *,
+    progress: Progress | None = None,
+    on_imported: Callable[[], None] = lambda: None,
+    on_checkpoint: Callable[[Session], None] = lambda _: None,
+) -> Session:
+    """The run's raw facts. `on_imported` is called once the app is imported,
+    `on_checkpoint` with the facts so far after start-up and after each route (the agent
+    sends them, so a crash of the app's process loses only the route it was on)."""
     options.check()
     requests = list(options.request_specs) or build_requests(
         options.routes,
@@ -118,8 +129,12 @@ def profile_app(options: ProfileOptions, *, progress: Progress | None = None) ->
     database.install()  # before the app opens its connections, to learn their databases
     try:
         loaded = load_app(options.target, factory=options.factory, app_dir=options.app_dir)
-        started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        run = _AuditRun(loaded, options, progress or NoProgress(), database, started_at)
+        on_imported()
+        now = datetime.now(timezone.utc)  # noqa: UP017 - datetime.UTC is 3.11+, the agent runs on 3.10
+        started_at = now.isoformat(timespec="seconds")
+        run = _AuditRun(
+            loaded, options, progress or NoProgress(), database, started_at, on_checkpoint
+        )
         stopped_early = run.drive(requests)
     finally:
         database.uninstall()
@@ -136,6 +151,7 @@ class _AuditRun:
     progress: Progress
     database: DatabaseCollector
     started_at: str
+    checkpoint: Callable[[Session], None]
     measurements: list[RouteMeasurement] = field(default_factory=list)
     profiles: list[RouteProfile] = field(default_factory=list)
     skipped: list[SkippedRoute] = field(default_factory=list)
@@ -162,7 +178,9 @@ class _AuditRun:
             started_at=self.started_at,
             tool_version=__version__,
             app_root=str(loaded.app_dir),
-            environment=describe_environment(options.loop, self.declared),
+            environment=describe_environment(
+                options.loop, self.declared, interpreter=sys.executable
+            ),
             settings=options.settings(),
             measurements=tuple(self.measurements),
             profiles=tuple(self.profiles),
@@ -206,10 +224,12 @@ class _AuditRun:
             on_progress=self.progress.advance,
             on_tick=self.guard.beat,
         )
+        self.checkpoint(self.session())
         with self.guard:
             for request in requests:
                 self.current = (request, table.template_for(request.method, request.path))
                 await self._audit_route(driver, request, self.current[1])
+                self.checkpoint(self.session())
             self.current = None
             if self.options.verify:
                 self.stage = "verify"
@@ -258,7 +278,7 @@ class _AuditRun:
 
     async def _verify(self, requests: list[RequestSpec]) -> None:
         """While the app and its lifespan are still up: each finding's change, measured."""
-        from perfaudit.verify.harness import VerifyRun, run_experiments
+        from perfaudit.agent.verify.harness import VerifyRun, run_experiments
 
         use_lifespan = self.options.lifespan and self.lifespan.supported
         run = VerifyRun(

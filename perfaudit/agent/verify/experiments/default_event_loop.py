@@ -33,13 +33,20 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import IO
 
+from perfaudit.agent.verify.base import (
+    OwnMeasurement,
+    Refusal,
+    Side,
+    Target,
+    experiment_of,
+    measured,
+)
 from perfaudit.analysis.findings import Finding
 from perfaudit.load.engine import drive
 from perfaudit.load.outcome import EngineResult
 from perfaudit.load.scenario import LoadPlan
 from perfaudit.load.scenario import Target as LoadTarget
 from perfaudit.model import DeclaredServer, Experiment
-from perfaudit.verify.base import OwnMeasurement, Refusal, Side, Target, experiment_of, measured
 
 # Interleaved, alternating which side goes first: as many round pairs as the gain rule
 # needs (analysis/measured.py MIN_ROUNDS), in about the same 10 s of load as 3 × 1.5 s.

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from perfaudit.verify.base import ExperimentKind
-from perfaudit.verify.experiments import (
+from perfaudit.agent.verify.base import ExperimentKind
+from perfaudit.agent.verify.experiments import (
     cacheable_call,
     client_per_request,
     default_event_loop,

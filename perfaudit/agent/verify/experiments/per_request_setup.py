@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from perfaudit.verify.base import Change, Refusal, Switch, Target
-from perfaudit.verify.experiments.memo import memoised
-from perfaudit.verify.patching import api_routes, defined_at, fastapi_app, function_at
+from perfaudit.agent.verify.base import Change, Refusal, Switch, Target
+from perfaudit.agent.verify.experiments.memo import memoised
+from perfaudit.agent.verify.patching import api_routes, defined_at, fastapi_app, function_at
 
 
 class PerRequestSetupExperiment:

@@ -46,8 +46,7 @@ from time import perf_counter
 from types import FrameType, ModuleType
 from typing import Any
 
-from perfaudit.capture.owners import OwnerClassifier
-from perfaudit.capture.sql import (
+from perfaudit.agent.capture.sql import (
     MEMORY,
     bindable,
     connect_arguments,
@@ -56,6 +55,7 @@ from perfaudit.capture.sql import (
     normalize_sql,
     url_database,
 )
+from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.model import NESTED_CODE, CodeLocation, DatabaseEvidence, StatementShape
 
 TICK_OPS = 4000  # SQLite instructions per progress tick: ~0.1 ms of a table scan here

@@ -16,13 +16,17 @@ import statistics
 from dataclasses import dataclass
 from time import perf_counter
 
-from perfaudit.capture.threadpool import LimiterSampler, default_thread_tokens, measure_thread_hop
-from perfaudit.capture.watchdog import LoopWatchdog
-from perfaudit.load.driver import InProcessDriver, PhaseResult
+from perfaudit.agent.capture.threadpool import (
+    LimiterSampler,
+    default_thread_tokens,
+    measure_thread_hop,
+)
+from perfaudit.agent.capture.watchdog import LoopWatchdog
+from perfaudit.agent.driver import InProcessDriver, PhaseResult
+from perfaudit.agent.routes import RouteInfo
 from perfaudit.load.plan import RequestSpec
 from perfaudit.model import RouteKey, RouteProbe, SampledStack, ThreadpoolEvidence
 from perfaudit.progress import Progress
-from perfaudit.target.routes import RouteInfo
 
 # A path no app serves: its 404 runs through the app's middleware and router on the event
 # loop and never needs a thread, so it tells a blocked loop from a busy threadpool.

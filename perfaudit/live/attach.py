@@ -18,11 +18,14 @@ from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
 from perfaudit import __version__
+from perfaudit.agent.routes import RouteTable
 from perfaudit.analysis.sampling import PROFILER, route_profiles, server_stack
 from perfaudit.capture.environment import describe_environment
 from perfaudit.capture.pyspy import RecordOptions, record
 from perfaudit.errors import UsageError
-from perfaudit.http_load import LoadOptions, run_http_load
+from perfaudit.launcher.runs import AppInterpreter, route_table_in_agent
+from perfaudit.live.spawn import spawned_server
+from perfaudit.load.http_run import LoadOptions, run_http_load
 from perfaudit.load.scenario import LoadPlan
 from perfaudit.load.targets import build_targets
 from perfaudit.model import (
@@ -34,9 +37,6 @@ from perfaudit.model import (
     Session,
 )
 from perfaudit.progress import NoProgress, Progress
-from perfaudit.target.loader import load_app
-from perfaudit.target.routes import RouteTable, discover_routes
-from perfaudit.target.spawn import spawned_server
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -48,6 +48,7 @@ class AppSpec:
     spec: str
     factory: bool = False
     app_dir: Path = Path(".")
+    python: Path | None = None  # the app's interpreter, which imports it (launcher/)
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +203,8 @@ def _is_absolute(spec: str) -> bool:
 def _route_table(app: AppSpec | None) -> tuple[tuple[EndpointRoute, ...], RouteTable | None]:
     if app is None:
         return (), None
-    table = discover_routes(load_app(app.spec, factory=app.factory, app_dir=app.app_dir).app)
+    where = AppInterpreter(app.python)
+    table = route_table_in_agent(app.spec, factory=app.factory, app_dir=app.app_dir, where=where)
     endpoints = tuple(
         EndpointRoute(
             RouteKey(method, route.template), location.file, route.endpoint, location.line

@@ -17,9 +17,9 @@ from contextlib import asynccontextmanager
 from types import CodeType, ModuleType
 from typing import Any
 
+from perfaudit.agent.verify.base import Change, Refusal, Switch, Target
+from perfaudit.agent.verify.patching import function_at, rebound
 from perfaudit.analysis.rules.client_per_request import CONSTRUCTORS, Constructor
-from perfaudit.verify.base import Change, Refusal, Switch, Target
-from perfaudit.verify.patching import function_at, rebound
 
 CLOSERS = ("close", "aclose", "dispose")
 

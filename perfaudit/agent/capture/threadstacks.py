@@ -23,7 +23,7 @@ from time import perf_counter
 from types import FrameType
 from typing import Any
 
-from perfaudit.capture.stacks import StackReader
+from perfaudit.agent.capture.stacks import StackReader
 from perfaudit.model import SampledStack, StackFrame
 
 OTHER_THREADS_READABLE = sys.version_info >= (3, 12)

@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 from typing import Any
 
+from perfaudit.agent.loader import ASGIApp
 from perfaudit.errors import TargetError
-from perfaudit.target.loader import ASGIApp
 
 STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 10.0

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from perfaudit.capture.calls import CallTracer
-from perfaudit.load.driver import InProcessDriver, PhaseResult
-from perfaudit.load.middleware import measure_middleware
+from perfaudit.agent.capture.calls import CallTracer
+from perfaudit.agent.driver import InProcessDriver, PhaseResult
+from perfaudit.agent.middleware import measure_middleware
 from perfaudit.load.plan import RequestSpec
 from perfaudit.model import CallEvidence, MiddlewareEvidence, RouteKey
 from perfaudit.progress import Progress

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
+from perfaudit.agent.loader import ASGIApp, user_traceback
 from perfaudit.load.plan import RequestSpec
 from perfaudit.model import ErrorSample
-from perfaudit.target.loader import ASGIApp, user_traceback
 
 ProgressCallback = Callable[[int], None]
 TICK_S = 0.05

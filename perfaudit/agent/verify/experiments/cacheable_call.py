@@ -3,10 +3,10 @@ tracer saw hashable arguments and the same result for the same arguments."""
 
 from __future__ import annotations
 
+from perfaudit.agent.verify.base import Change, Refusal, Target
+from perfaudit.agent.verify.experiments.memo import memoised
+from perfaudit.agent.verify.patching import function_at
 from perfaudit.model import CallRecord
-from perfaudit.verify.base import Change, Refusal, Target
-from perfaudit.verify.experiments.memo import memoised
-from perfaudit.verify.patching import function_at
 
 
 class CacheableCallExperiment:

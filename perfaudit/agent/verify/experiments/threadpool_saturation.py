@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio.to_thread
 
-from perfaudit.verify.base import Change, Refusal, Switch, Target
+from perfaudit.agent.verify.base import Change, Refusal, Switch, Target
 
 
 class ThreadpoolSaturationExperiment:

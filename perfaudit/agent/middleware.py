@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from perfaudit.load.driver import InProcessDriver, PhaseResult
+from perfaudit.agent.driver import InProcessDriver, PhaseResult
 from perfaudit.load.plan import RequestSpec
 from perfaudit.model import CodeLocation, MiddlewareEvidence, MiddlewareLayer
 

@@ -16,9 +16,9 @@ import threading
 import time
 from time import perf_counter
 
+from perfaudit.agent.capture.stacks import StackReader, StackTally
+from perfaudit.agent.capture.threadstacks import OTHER_THREADS_READABLE, JobClock, OwnStackSignal
 from perfaudit.capture.owners import OwnerClassifier
-from perfaudit.capture.stacks import StackReader, StackTally
-from perfaudit.capture.threadstacks import OTHER_THREADS_READABLE, JobClock, OwnStackSignal
 from perfaudit.model import CodeLocation, LoopEvidence, SampledStack, StackFrame
 
 HEARTBEAT_S = 0.005

@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from perfaudit.target.routes import discover_routes
-from perfaudit.verify.base import Change, Refusal, Switch, Target
-from perfaudit.verify.patching import api_routes, defined_at
+from perfaudit.agent.routes import discover_routes
+from perfaudit.agent.verify.base import Change, Refusal, Switch, Target
+from perfaudit.agent.verify.patching import api_routes, defined_at
 
 
 class EventLoopBlockedExperiment:

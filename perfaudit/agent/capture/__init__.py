@@ -1,0 +1,1 @@
+"""The in-process collectors: cProfile, the loop watchdog, SQL, calls, threads."""

@@ -1,1 +1,0 @@
-"""What to audit: importing the app, running its lifespan, and knowing its routes."""
