@@ -82,9 +82,27 @@ def _import_module(module_name: str, root: Path) -> Any:
                 "or on the Python path.",
                 remedy="Run perfaudit from your project's folder or pass --app-dir.",
             ) from None
+        if exc.name and not _in_project(exc.name, root):
+            raise _not_installed(module_name, exc.name) from None
         raise _user_import_error(module_name, exc) from None
     except Exception as exc:
         raise _user_import_error(module_name, exc) from None
+
+
+def _in_project(name: str, root: Path) -> bool:
+    top = name.partition(".")[0]
+    return (root / top).is_dir() or (root / f"{top}.py").is_file()
+
+
+def _not_installed(module_name: str, missing: str) -> TargetError:
+    """A package the app needs is not in this interpreter: the app is healthy, perfaudit
+    runs it in the wrong Python."""
+    return TargetError(
+        f"Importing '{module_name}' needs '{missing}', which is not installed in "
+        f"{sys.executable} (the Python perfaudit ran your app in).",
+        remedy="Run it in the app's own interpreter: pass --python .venv/bin/python (the "
+        "virtualenv your app is installed in), or activate that virtualenv first.",
+    )
 
 
 def _user_import_error(module_name: str, exc: Exception) -> TargetError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -107,7 +108,7 @@ def _routes_from(reader: Reader, mapping: MapNode, base: Path) -> RoutesFrom | N
         app=_app_spec(reader, node),
         factory=reader.boolean(factory) if factory is not None else False,
         app_dir=_path(reader, mapping.get("app_dir"), base) or base.resolve(),
-        python=_path(reader, mapping.get("python"), base),
+        python=_path(reader, mapping.get("python"), base, resolve=False),
     )
 
 
@@ -151,7 +152,7 @@ def _app_target(reader: Reader, mapping: MapNode, base: Path) -> AppTarget:
         factory=reader.boolean(factory) if factory is not None else False,
         app_dir=_path(reader, mapping.get("app_dir"), base) or base.resolve(),
         lifespan=reader.boolean(lifespan) if lifespan is not None else True,
-        python=_path(reader, mapping.get("python"), base),
+        python=_path(reader, mapping.get("python"), base, resolve=False),
     )
 
 
@@ -193,13 +194,16 @@ def _url(reader: Reader, node: Node) -> str:
     return url
 
 
-def _path(reader: Reader, node: Node | None, base: Path) -> Path | None:
+def _path(reader: Reader, node: Node | None, base: Path, *, resolve: bool = True) -> Path | None:
+    """`resolve=False` for an interpreter: a virtualenv's python is a symlink, and the
+    interpreter it points to is not the virtualenv."""
     if node is None:
         return None
     text = reader.string(node).strip()
     if not text:
         raise reader.error(node, "the path is empty.")
-    return (base / Path(text).expanduser()).resolve()
+    path = base.resolve() / Path(text).expanduser()
+    return path.resolve() if resolve else Path(os.path.normpath(path))
 
 
 def _regression(reader: Reader, node: Node | None) -> Regression:

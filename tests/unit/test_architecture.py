@@ -4,6 +4,9 @@ may, and each third-party dependency enters through one module."""
 from __future__ import annotations
 
 import ast
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -92,3 +95,62 @@ def test_each_dependency_enters_through_one_place(dependency: str, homes: tuple[
     }
     strays = {user for user in users if not user.startswith(homes)}
     assert not strays, f"{dependency} imported by {strays}"
+
+
+AGENT_CHECK = """
+import importlib, pkgutil, sys
+import perfaudit.agent
+for info in pkgutil.walk_packages(perfaudit.agent.__path__, "perfaudit.agent."):
+    importlib.import_module(info.name)
+outside = sorted({
+    name.split(".")[0] for name in sys.modules
+    if name.split(".")[0] not in sys.stdlib_module_names and not name.startswith("perfaudit")
+    and not name.startswith("_")
+})
+print(" ".join(outside))
+"""
+
+
+def _agent_imports(python: str) -> str:
+    """Import every module of the agent with `python -S` (no site-packages at all), from
+    the repository: what it needs beyond the standard library fails or is listed."""
+    result = subprocess.run(
+        [python, "-S", "-c", AGENT_CHECK],
+        cwd=PACKAGE.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
+def test_the_agent_imports_only_the_standard_library() -> None:
+    """The agent runs in the app's interpreter, where only the app's packages are: it may
+    import the app's (anyio, starlette…) only inside the functions that use them."""
+    assert _agent_imports(sys.executable) == ""
+
+
+def test_the_agent_imports_on_the_oldest_python_it_supports() -> None:
+    python = find_python("3.10")
+    if python is None:
+        pytest.skip("no Python 3.10 here (CI has it through pyenv)")
+    assert _agent_imports(python) == ""
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of that version that runs: on PATH, or one of pyenv's (as .ci/run)."""
+    candidates = [f"python{version}"]
+    if shutil.which("pyenv"):
+        root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False)
+        versions = Path(root.stdout.strip()) / "versions"
+        candidates += [str(p) for p in sorted(versions.glob(f"{version}*/bin/python{version}"))]
+    for candidate in candidates:
+        try:
+            runs = subprocess.run([candidate, "-c", "pass"], capture_output=True, check=False)
+        except OSError:
+            continue
+        if runs.returncode == 0:
+            return candidate
+    return None

@@ -7,8 +7,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import anyio.to_thread
-
 from perfaudit.agent.verify.base import Change, Refusal, Switch, Target
 
 
@@ -31,6 +29,8 @@ class ThreadpoolSaturationExperiment:
 def _raised(tokens: int) -> Callable[[], Any]:
     @asynccontextmanager
     async def apply() -> AsyncIterator[Switch]:
+        import anyio.to_thread  # the app's AnyIO, imported when used
+
         limiter = anyio.to_thread.current_default_thread_limiter()
         saved = limiter.total_tokens
 
