@@ -94,13 +94,13 @@ def _run(job: dict[str, Any], channel: Channel) -> None:
         table = protocol.table_to_json(discover_routes(loaded.app))
         channel.send("routes", table=table)
         return
-    from perfaudit.agent.profile_run import profile_app
+    from perfaudit.agent.profile_run import run_profile
 
     def checkpoint(session: Session) -> None:
         channel.send("checkpoint", session=session.to_json())
 
     options = protocol.options_from_json(job["options"])
-    session = profile_app(
+    session = run_profile(
         options,
         progress=ChannelProgress(channel),
         on_imported=lambda: channel.send("imported", python=sys.executable),

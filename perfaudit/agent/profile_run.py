@@ -36,6 +36,7 @@ from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.errors import UsageError
 from perfaudit.load.plan import RequestSpec, build_requests
 from perfaudit.model import (
+    INTERRUPTED,
     ErrorSample,
     Experiment,
     RouteEvidence,
@@ -107,7 +108,7 @@ class ProfileOptions:
             raise UsageError(f"--loop {self.loop} is not a loop.", remedy="Pass asyncio or uvloop.")
 
 
-def profile_app(
+def run_profile(
     options: ProfileOptions,
     *,
     progress: Progress | None = None,
@@ -179,7 +180,9 @@ class _AuditRun:
             tool_version=__version__,
             app_root=str(loaded.app_dir),
             environment=describe_environment(
-                options.loop, self.declared, interpreter=sys.executable
+                "uvloop" if options.loop == "uvloop" else "asyncio",
+                self.declared,
+                interpreter=sys.executable,
             ),
             settings=options.settings(),
             measurements=tuple(self.measurements),
@@ -188,6 +191,7 @@ class _AuditRun:
             probes=tuple(self.probes),
             evidence=tuple(self.evidence),
             stopped_early=stopped_early,
+            interrupted=stopped_early == INTERRUPTED,
             notes=tuple(self.notes),
             experiments=tuple(self.experiments),
         )
@@ -383,7 +387,7 @@ class _AuditRun:
             partial = snapshot if self.stage == "measure" else None
             self._add_measurement(self._partial_measurement(request, route, partial))
         if not self.guard.tripped:
-            return "interrupted (Ctrl-C)"
+            return INTERRUPTED
         where = f" at {self.guard.location}" if self.guard.location else ""
         blocked = f"blocked the event loop for more than {self.options.timeout_s:g} s{where}"
         if self.current is None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import Literal
 
 EvidenceValue = float | int | str
+Verdict = Literal["gain", "no-gain", "refused", "changes-behaviour", "failed"]
 
 
 class Severity(IntEnum):
@@ -53,7 +55,7 @@ class MeasuredGain:
     and with it (analysis/measured.py decides the verdict)."""
 
     change: str  # "`rate_table` memoised"
-    verdict: str  # "gain" | "no-gain" | "refused" | "changes-behaviour" | "failed"
+    verdict: Verdict
     reason: str = ""
     concurrency: int = 1
     rounds: int = 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from perfaudit.analysis.findings import Finding, MeasuredGain
+from perfaudit.analysis.findings import Finding, MeasuredGain, Verdict
 from perfaudit.model import Experiment
 
 # Throughput with the change ÷ without, per round pair. A gain needs all three:
@@ -20,7 +20,7 @@ MIN_GAIN = 1.15
 MIN_AGREEING = 0.8
 
 
-def verdict(experiment: Experiment) -> str:
+def verdict(experiment: Experiment) -> Verdict:
     if experiment.outcome != "measured":
         return experiment.outcome
     return (

@@ -9,6 +9,7 @@ import sys
 from importlib import metadata
 
 from perfaudit.model import DeclaredServer, Environment
+from perfaudit.model.session import Loop
 
 PACKAGES = (
     *("fastapi", "starlette", "pydantic", "anyio", "uvicorn", "uvloop", "httptools"),
@@ -17,7 +18,7 @@ PACKAGES = (
 
 
 def describe_environment(
-    loop: str, declared: DeclaredServer | None = None, *, interpreter: str = ""
+    loop: Loop, declared: DeclaredServer | None = None, *, interpreter: str = ""
 ) -> Environment:
     packages = {}
     for name in PACKAGES:

@@ -145,6 +145,7 @@ def record(
         processes=processes,
         errors=int(counts.group(2)) if counts else 0,
         ended_early=_ended_early(outcome),
+        interrupted=outcome.stopped_by == "Ctrl-C",
     )
 
 

@@ -65,9 +65,9 @@ def measure(
         return _in_process(target, scenario, progress, verify=verify)
     assert live is not None
     if live.pid is None:
-        from perfaudit.load.http_run import LoadOptions, run_http_load
+        from perfaudit.load.http_run import LoadOptions, run_load
 
-        loaded = run_http_load(LoadOptions(scenario.load_plan(live.url)), progress=progress)
+        loaded = run_load(LoadOptions(scenario.load_plan(live.url)), progress=progress)
         return _with_route_templates(loaded, target.routes_from)
     return _attached(live, scenario, progress, target.routes_from)
 

@@ -90,8 +90,7 @@ def _measured(
 
 
 def _interrupted(report: Report) -> bool:
-    reason = report.session.stopped_early
-    return "interrupted" in reason or "Ctrl-C" in reason
+    return report.session.interrupted
 
 
 def _regressed(result: ScenarioResult) -> bool:

@@ -114,6 +114,6 @@ def attach(
         )
         code = emit_report(session, exports=exports, fail_on=threshold)
         # The load engine and py-spy both name Ctrl-C when it ended their part early.
-        return EXIT_INTERRUPTED if "Ctrl-C" in session.stopped_early else code
+        return EXIT_INTERRUPTED if session.interrupted else code
 
     raise typer.Exit(guarded(run))

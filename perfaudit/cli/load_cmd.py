@@ -91,7 +91,7 @@ def load(
     def run() -> int:
         from perfaudit.cli.console import with_progress
         from perfaudit.cli.output import Exports, emit_report, parse_fail_on
-        from perfaudit.load.http_run import LoadOptions, LocustOptions, run_http_load
+        from perfaudit.load.http_run import LoadOptions, LocustOptions, run_load
         from perfaudit.load.processes import auto_processes
         from perfaudit.load.scenario import LoadPlan
         from perfaudit.load.targets import build_targets, parse_weights
@@ -119,9 +119,9 @@ def load(
             engine=engine,  # type: ignore[arg-type]  # checked by LoadOptions.check
             locust=LocustOptions(master, expect_workers, master_bind_host, master_bind_port),
         )
-        session = with_progress(quiet, lambda progress: run_http_load(options, progress=progress))
+        session = with_progress(quiet, lambda progress: run_load(options, progress=progress))
         exports = Exports(json=json_path, session=session_path, html=html_path)
         code = emit_report(session, exports=exports, fail_on=threshold)
-        return EXIT_INTERRUPTED if session.stopped_early.startswith("interrupted") else code
+        return EXIT_INTERRUPTED if session.interrupted else code
 
     raise typer.Exit(guarded(run))

@@ -168,6 +168,6 @@ def profile(
             emit_report(died.session, exports=exports, fail_on=threshold)
             raise
         code = emit_report(session, exports=exports, fail_on=threshold)
-        return EXIT_INTERRUPTED if session.stopped_early.startswith("interrupted") else code
+        return EXIT_INTERRUPTED if session.interrupted else code
 
     raise typer.Exit(guarded(run))

@@ -16,7 +16,7 @@ from perfaudit.agent.routes import RouteTable
 from perfaudit.errors import CaptureError, PerfauditError, TargetError, UsageError
 from perfaudit.launcher.agent_process import EXIT_OLD_PYTHON, MIN_PYTHON, AgentProcess
 from perfaudit.launcher.interpreter import Interpreter, find_interpreter
-from perfaudit.model import Session
+from perfaudit.model import INTERRUPTED, Session
 from perfaudit.progress import NoProgress, Progress
 
 DEFAULT_STARTUP_TIMEOUT_S = 120.0  # importing the app (some load models or data at import)
@@ -172,7 +172,7 @@ class _Conversation:
         if self.interrupted and self.answer != "session":
             raise KeyboardInterrupt
         if self.interrupted:
-            stopped = dataclasses.replace(session, stopped_early="interrupted (Ctrl-C)")
+            stopped = dataclasses.replace(session, stopped_early=INTERRUPTED, interrupted=True)
             return {"event": "session", "session": stopped.to_json()}
         where = f" during {self.stage}" if self.stage else ""
         reason = f"the app's process {how}{where}"

@@ -25,7 +25,7 @@ from perfaudit.capture.pyspy import RecordOptions, record
 from perfaudit.errors import UsageError
 from perfaudit.launcher.runs import AppInterpreter, route_table_in_agent
 from perfaudit.live.spawn import spawned_server
-from perfaudit.load.http_run import LoadOptions, run_http_load
+from perfaudit.load.http_run import LoadOptions, run_load
 from perfaudit.load.scenario import LoadPlan
 from perfaudit.load.targets import build_targets
 from perfaudit.model import (
@@ -123,7 +123,7 @@ def _record_while_loading(
     recorder.start()
     try:
         plan = options.plan or _plan(options)
-        load = run_http_load(LoadOptions(plan), progress=progress)
+        load = run_load(LoadOptions(plan), progress=progress)
     finally:
         recorder.finish(stop_now=True)
     return recorder.result(), load
@@ -246,6 +246,7 @@ def _session(
         measurements=measurements,
         profiles=route_profiles(run, app_root, requests=requests),
         stopped_early=(load.stopped_early if load else "") or run.ended_early,
+        interrupted=(load.interrupted if load else False) or run.interrupted,
         notes=(load.notes if load else ()),
         load=load.load if load else None,
         sampling=run,

@@ -35,6 +35,7 @@ from perfaudit import __version__
 from perfaudit.load import rawhttp
 from perfaudit.load.outcome import EngineResult, TargetTally
 from perfaudit.load.scenario import LoadPlan
+from perfaudit.model import INTERRUPTED
 
 if TYPE_CHECKING:
     import aiohttp
@@ -50,7 +51,6 @@ TICK_S = 0.05
 DRAIN_GRACE_S = 1.0
 SAMPLE_CHARS = 300
 RAW_CLIENT = "perfaudit http/1.1"
-INTERRUPTED = "interrupted (Ctrl-C)"
 ERRNO_KINDS = {
     errno.ECONNREFUSED: "refused",
     errno.ECONNRESET: "reset",

@@ -21,6 +21,7 @@ from perfaudit.errors import TargetError, UsageError
 from perfaudit.load.outcome import TRANSPORT_ERRORS, EngineResult, TargetTally
 from perfaudit.load.scenario import LoadPlan, Target
 from perfaudit.model import (
+    INTERRUPTED,
     ErrorSample,
     LoadSummary,
     RouteKey,
@@ -28,6 +29,7 @@ from perfaudit.model import (
     RunSettings,
     Session,
 )
+from perfaudit.model.session import Loop
 from perfaudit.progress import NoProgress, Progress
 
 Engine = Literal["builtin", "locust"]
@@ -75,7 +77,7 @@ class LoadOptions:
             raise UsageError("--master needs --engine locust.", remedy="Add --engine locust.")
 
 
-def run_http_load(options: LoadOptions, *, progress: Progress | None = None) -> Session:
+def run_load(options: LoadOptions, *, progress: Progress | None = None) -> Session:
     options.check()
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     result = _drive(options, progress or NoProgress())
@@ -98,15 +100,15 @@ def _drive(options: LoadOptions, progress: Progress) -> EngineResult:
             master_bind_host=locust.bind_host,
             master_bind_port=locust.bind_port,
         )
-    from perfaudit.load.processes import run_load
+    from perfaudit.load.processes import drive_processes
 
-    return run_load(plan, progress=progress)
+    return drive_processes(plan, progress=progress)
 
 
 def _raise_if_unreachable(plan: LoadPlan, result: EngineResult) -> None:
     """No response at all, only transport failures: the server is not there to measure
     (unless the run was interrupted first, which is reported as it stands)."""
-    if result.stopped_early.startswith("interrupted"):
+    if result.stopped_early == INTERRUPTED:
         return
     if any(t.durations_s for t in result.tallies):
         return
@@ -173,6 +175,7 @@ def _session(options: LoadOptions, result: EngineResult, started_at: str) -> Ses
         measurements=tuple(measurements.values()),
         profiles=(),
         stopped_early=result.stopped_early,
+        interrupted=result.stopped_early == INTERRUPTED,
         notes=result.notes,
         load=LoadSummary(
             engine=result.engine,
@@ -230,7 +233,7 @@ def _error_sample(tally: TargetTally) -> ErrorSample | None:
     return ErrorSample(kind="transport", message=f"{kind}: {message}")
 
 
-def _client_loop(engine: Engine) -> str:
+def _client_loop(engine: Engine) -> Loop:
     if engine == "locust":
         return "gevent"
     try:

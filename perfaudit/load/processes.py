@@ -46,7 +46,7 @@ JOIN_TIMEOUT_S = 10.0
 Counts = MutableSequence[int]
 
 
-def run_load(plan: LoadPlan, *, progress: Progress) -> EngineResult:
+def drive_processes(plan: LoadPlan, *, progress: Progress) -> EngineResult:
     """Drive `plan` with the aiohttp engine, in this process or across plan.processes."""
     shares = split_plan(plan)
     progress.begin(_label(plan), _planned(shares))

@@ -36,9 +36,16 @@ from perfaudit.model.requests import (
     SkippedRoute,
 )
 from perfaudit.model.samples import EndpointRoute, ProcessSamples, SamplingRun, ThreadSamples
-from perfaudit.model.session import DeclaredServer, Environment, Session, SessionFormatError
+from perfaudit.model.session import (
+    INTERRUPTED,
+    DeclaredServer,
+    Environment,
+    Session,
+    SessionFormatError,
+)
 
 __all__ = [
+    "INTERRUPTED",
     "NESTED_CODE",
     "SAMPLED_PROFILER",
     "CallEvidence",

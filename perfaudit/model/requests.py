@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 Owner = str  # "app" | "framework" | "library" | "stdlib" | "perfaudit"
+# What went wrong with a request: an exception in the app, an HTTP error status, no answer
+# within --timeout, or no HTTP answer at all (over a socket: refused, reset).
+ErrorKind = Literal["exception", "http-status", "timeout", "transport"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +39,7 @@ class CodeLocation:
 class ErrorSample:
     """One failed request, kept as an example of its kind."""
 
-    kind: str  # "exception" | "http-status" | "timeout" | "transport" (no HTTP answer)
+    kind: ErrorKind
     message: str
     status: int | None = None
     location: CodeLocation | None = None

@@ -68,6 +68,7 @@ class SamplingRun:
     errors: int = 0  # samples py-spy failed to take
     # "" or why the recording ended before its duration ("the process exited after 4.1 s").
     ended_early: str = ""
+    interrupted: bool = False  # the recording was stopped by Ctrl-C
     endpoints: tuple[EndpointRoute, ...] = ()  # the app's route table, when it was given
 
     @property

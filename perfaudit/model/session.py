@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from perfaudit.model.codec import from_jsonable, to_jsonable
 from perfaudit.model.evidence import RouteEvidence
@@ -16,6 +16,10 @@ from perfaudit.model.profile import RouteProfile
 from perfaudit.model.requests import RouteMeasurement, RunSettings, SkippedRoute
 from perfaudit.model.samples import SamplingRun
 
+# `stopped_early` of a run the user stopped (Ctrl-C); `Session.interrupted` says it typed.
+INTERRUPTED = "interrupted (Ctrl-C)"
+Mode = Literal["profile", "attach", "load", "ci", "view"]  # view: a file shown as a report
+Loop = Literal["asyncio", "uvloop", "gevent"]  # gevent: Locust's client
 SESSION_FORMAT = "perfaudit-session"
 SESSION_VERSION = 1
 
@@ -40,7 +44,7 @@ class Environment:
     python: str
     implementation: str
     platform: str
-    loop: str  # the event loop the run used: "asyncio" | "uvloop"
+    loop: Loop  # the event loop the run used
     packages: dict[str, str]  # fastapi, starlette, pydantic, anyio, uvloop, httptools…
     # What the app's own dependency file installs to serve it (the deployed image's
     # packages, which may differ from the ones this run had); None when no file says.
@@ -52,7 +56,7 @@ class Environment:
 @dataclass(frozen=True, slots=True)
 class Session:
     target: str
-    mode: str  # "profile" | "attach" | "load" | "ci"
+    mode: Mode
     started_at: str  # ISO 8601, UTC
     tool_version: str
     app_root: str  # file paths of the app are shown relative to this
@@ -70,6 +74,8 @@ class Session:
     sampling: SamplingRun | None = None  # `perfaudit attach`: what py-spy recorded
     # `--verify`: each finding's suggested change measured in memory.
     experiments: tuple[Experiment, ...] = ()
+    # The user stopped the run (Ctrl-C): the commands exit 130 with the partial report.
+    interrupted: bool = False
 
     def to_json(self) -> str:
         document = {"format": SESSION_FORMAT, "version": SESSION_VERSION, **to_jsonable(self)}

@@ -46,6 +46,7 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "load": _load(session.load),
         "sampling": _sampling(report),
         "stopped_early": session.stopped_early or None,
+        "interrupted": session.interrupted,
         "routes": _routes(report),
         "hotspots": [asdict(h) for h in report.hotspots],
         "route_hotspots": {

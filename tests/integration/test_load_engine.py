@@ -16,10 +16,11 @@ from typing import Any, ClassVar
 import pytest
 
 from perfaudit.load import rawhttp
-from perfaudit.load.engine import INTERRUPTED, drive, run_engine, uses_raw_http
+from perfaudit.load.engine import drive, run_engine, uses_raw_http
 from perfaudit.load.outcome import TRANSPORT_ERRORS, EngineResult
-from perfaudit.load.processes import run_load
+from perfaudit.load.processes import drive_processes
 from perfaudit.load.scenario import LoadPlan, Target
+from perfaudit.model import INTERRUPTED
 from perfaudit.progress import NoProgress
 from tests.integration.live_server import LiveServer, free_port, live_server
 
@@ -64,7 +65,7 @@ def test_closed_model_latency_matches_a_known_sleep(server: LiveServer) -> None:
 def test_open_model_counts_queueing_from_the_intended_time(server: LiveServer) -> None:
     # 2 connections to a 200 ms route serve about 10/s: at 50/s requests wait.
     plan = LoadPlan((Target(f"{server.url}/sleep/200"),), connections=2, rate=50.0, duration_s=1.0)
-    result = run_load(plan, progress=NoProgress())
+    result = drive_processes(plan, progress=NoProgress())
     tally = result.tallies[0]
     assert tally.durations_s
     assert len(tally.uncorrected_s) == len(tally.durations_s)
@@ -226,7 +227,7 @@ def test_drive_runs_on_the_plain_asyncio_loop(server: LiveServer) -> None:
 
 def test_processes_merge_their_counts(server: LiveServer) -> None:
     plan = LoadPlan((Target(f"{server.url}/hello"),), connections=4, requests=101, processes=2)
-    result = run_load(plan, progress=NoProgress())
+    result = drive_processes(plan, progress=NoProgress())
     tally = result.tallies[0]
     assert result.processes == 2
     assert tally.status_counts == {"200": 101}

@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 
 from perfaudit.errors import CaptureError
-from perfaudit.load.locust import INTERRUPTED, run_locust
+from perfaudit.load.locust import run_locust
 from perfaudit.load.scenario import LoadPlan, Target
+from perfaudit.model import INTERRUPTED
 from perfaudit.progress import NoProgress
 from tests.integration.live_server import LiveServer, free_port, live_server
 

@@ -154,3 +154,16 @@ def find_python(version: str) -> str | None:
         if runs.returncode == 0:
             return candidate
     return None
+
+
+def test_every_superseded_id_is_a_rule() -> None:
+    """`supersedes=` names findings by id: a misspelt id would silently replace nothing."""
+    from perfaudit.analysis.rules import all_rules
+
+    ids = {rule.id for rule in all_rules()}
+    for path in modules("analysis/rules"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "supersedes":
+                tuples = [t for t in ast.walk(node.value) if isinstance(t, ast.Tuple)]
+                named = {c.value for t in tuples for c in t.elts if isinstance(c, ast.Constant)}
+                assert named <= ids, f"{path.name} supersedes unknown ids {named - ids}"

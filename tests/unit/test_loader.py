@@ -97,9 +97,24 @@ def test_missing_dependency_of_the_app_is_not_reported_as_a_missing_module(
 
     error = target_error(f"{name}:app", tmp_path)
 
-    assert "ModuleNotFoundError" in error.message
-    assert "surely_not_installed_pkg" in error.message
+    # The app is fine: the interpreter running it lacks a package it installs.
+    assert "needs 'surely_not_installed_pkg', which is not installed in" in error.message
+    assert sys.executable in error.message
+    assert "--python .venv/bin/python" in error.remedy
     assert f"Could not import module '{name}'" not in error.message
+
+
+def test_a_missing_module_of_the_app_s_own_is_the_app_s_error(
+    tmp_path: Path, write_module: WriteModule
+) -> None:
+    (tmp_path / "helpers_pkg").mkdir()
+    (tmp_path / "helpers_pkg" / "__init__.py").write_text("")
+    name = write_module("import helpers_pkg.not_written_yet\n")
+
+    error = target_error(f"{name}:app", tmp_path)
+
+    assert "ModuleNotFoundError" in error.message
+    assert "Fix the error in your app" in error.remedy
 
 
 def test_missing_attribute_suggests_app_like_names(

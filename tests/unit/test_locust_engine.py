@@ -13,7 +13,6 @@ import pytest
 
 from perfaudit.errors import EXIT_USAGE, CaptureError, UsageError
 from perfaudit.load.locust import (
-    INTERRUPTED,
     LocustExit,
     LocustRun,
     engine_result,
@@ -24,6 +23,7 @@ from perfaudit.load.locust import (
     task_weights,
 )
 from perfaudit.load.scenario import LoadPlan, Target
+from perfaudit.model import INTERRUPTED
 from perfaudit.progress import NoProgress
 
 BASE = "http://127.0.0.1:8000"

@@ -4,8 +4,10 @@ which rules cannot run from samples alone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from perfaudit.model import SamplingRun, Session
+from perfaudit.model.session import Loop
 
 # (what, value, file fragments of frames that show it)
 SERVERS = (("uvicorn", "/uvicorn/"), ("gunicorn", "/gunicorn/"), ("hypercorn", "/hypercorn/"))
@@ -19,7 +21,7 @@ ASYNCIO_LOOP = ("/asyncio/base_events.py", "/selectors.py")
 @dataclass(frozen=True, slots=True)
 class ServerStack:
     server: str  # "uvicorn" | "gunicorn" | "hypercorn" | "" (not seen)
-    loop: str  # "asyncio" | "uvloop" | ""
+    loop: Loop | Literal[""]  # "": not seen
     http: str  # "h11" | "httptools" | ""
 
 
@@ -40,7 +42,7 @@ def server_stack(run: SamplingRun) -> ServerStack:
     )
 
 
-def _loop(files: set[str]) -> str:
+def _loop(files: set[str]) -> Loop | Literal[""]:
     """asyncio's loop is Python: its frames sit under every callback. uvloop's is C code
     (no frames, unless py-spy ran with --native): a loop thread without asyncio's loop
     frames runs it."""

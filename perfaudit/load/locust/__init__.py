@@ -7,7 +7,6 @@ into an EngineResult."""
 from perfaudit.load.locust.locustfile import locustfile_for, task_weights
 from perfaudit.load.locust.runner import locust_command, run_locust
 from perfaudit.load.locust.stats import (
-    INTERRUPTED,
     LocustExit,
     LocustRun,
     engine_result,
@@ -15,7 +14,6 @@ from perfaudit.load.locust.stats import (
 )
 
 __all__ = [
-    "INTERRUPTED",
     "LocustExit",
     "LocustRun",
     "engine_result",

@@ -17,8 +17,8 @@ from typing import Any
 from perfaudit.load.locust.locustfile import request_name
 from perfaudit.load.outcome import EngineResult, TargetTally
 from perfaudit.load.scenario import LoadPlan
+from perfaudit.model import INTERRUPTED
 
-INTERRUPTED = "interrupted (Ctrl-C)"
 ROUNDING_NOTE = (
     "Locust rounds response times to about two significant digits before counting them "
     "(whole ms below 100 ms, 10 ms below 1 s, 100 ms below 10 s), so sub-millisecond "
