@@ -6,11 +6,11 @@ from collections import defaultdict
 from dataclasses import dataclass
 from functools import cached_property
 
-from perfaudit.analysis.findings import Location
 from perfaudit.analysis.paths import display_function, display_path
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import (
     NESTED_CODE,
+    CodeLocation,
     FunctionId,
     FunctionStats,
     RouteEvidence,
@@ -86,8 +86,8 @@ class AnalysisContext:
             for key in keys
         ]
 
-    def location(self, function: FunctionId) -> Location:
-        return Location(
+    def location(self, function: FunctionId) -> CodeLocation:
+        return CodeLocation(
             file=display_path(function.file, self.session.app_root),
             line=function.line,
             function=display_function(function.name),

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal
 
+from perfaudit.model import CodeLocation
+
 EvidenceValue = float | int | str
 Verdict = Literal["gain", "no-gain", "refused", "changes-behaviour", "failed"]
 
@@ -29,16 +31,6 @@ class Severity(IntEnum):
         except KeyError:
             names = ", ".join(s.label for s in cls)
             raise ValueError(f"'{text}' is not a severity (one of {names})") from None
-
-
-@dataclass(frozen=True, slots=True)
-class Location:
-    file: str
-    line: int
-    function: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line} in {self.function}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +77,7 @@ class Finding:
     severity: Severity
     title: str
     route: str | None
-    location: Location | None
+    location: CodeLocation | None
     evidence: dict[str, EvidenceValue]
     suggestion: str
     estimated_gain: Gain | None = None

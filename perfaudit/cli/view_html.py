@@ -12,11 +12,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.report import Report, build_report
 from perfaudit.capture.environment import describe_environment
 from perfaudit.formats.profile_files import ProfileFile
-from perfaudit.model import RouteKey, RouteMeasurement, RunSettings, Session
+from perfaudit.model import CodeLocation, RouteKey, RouteMeasurement, RunSettings, Session
 
 
 def report_for_html(viewed: ProfileFile) -> Report:
@@ -87,7 +87,7 @@ def _finding(item: dict[str, Any]) -> Finding:
         severity=Severity.parse(str(item["severity"])),
         title=str(item.get("title", "")),
         route=item.get("route"),
-        location=Location(**location) if location else None,
+        location=CodeLocation(**location) if location else None,
         evidence=dict(item.get("evidence") or {}),
         suggestion=str(item.get("suggestion", "")),
         estimated_gain=Gain(**gain) if gain else None,

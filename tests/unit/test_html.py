@@ -24,10 +24,10 @@ from unit_builders import (
 )
 from verdict_builders import failing_verdict, finding, passing_verdict
 
-from perfaudit.analysis.findings import Gain, Location, Severity
+from perfaudit.analysis.findings import Gain, Severity
 from perfaudit.analysis.histogram import latency_histogram
 from perfaudit.analysis.report import Report, build_report
-from perfaudit.model import ErrorSample, RouteKey, SkippedRoute
+from perfaudit.model import CodeLocation, ErrorSample, RouteKey, SkippedRoute
 from perfaudit.render.html import (
     render_ci_html,
     render_html,
@@ -59,7 +59,7 @@ def hostile_report() -> Report:
     built = build_report(dataclasses.replace(base, target=f"m:{EVIL}", environment=env))
     bad = dataclasses.replace(
         finding(route=str(EVIL_ROUTE), title=f"title {EVIL}", suggestion=f"do {EVIL}"),
-        location=Location(f"app/{EVIL}.py", 9, EVIL),
+        location=CodeLocation(f"app/{EVIL}.py", 9, EVIL),
         evidence={EVIL: EVIL, "share": 0.5},
         details=(f"Traceback {EVIL}",),
         estimated_gain=Gain(12.5, 0.4),

@@ -23,8 +23,8 @@ from verdict_builders import (
     scenario,
 )
 
-from perfaudit.analysis.findings import Location
 from perfaudit.analysis.verdict import Verdict
+from perfaudit.model import CodeLocation
 from perfaudit.render.markdown import (
     append_step_summary,
     change_text,
@@ -54,7 +54,7 @@ def hostile_verdict() -> Verdict:
         route=f"GET {HOSTILE_PATH}",
         title=HOSTILE_MESSAGE,
         suggestion=HOSTILE_MESSAGE,
-        location=Location("app/x|y`.py", 3, "f<b>"),
+        location=CodeLocation("app/x|y`.py", 3, "f<b>"),
     )
     failed = check(
         f"GET {HOSTILE_PATH} p95 ≤ 1 ms",

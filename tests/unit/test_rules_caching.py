@@ -23,7 +23,7 @@ from unit_builders import (
 )
 
 from perfaudit.analysis.context import AnalysisContext
-from perfaudit.analysis.findings import Finding, Location, Severity
+from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.report import build_report
 from perfaudit.analysis.rules.cacheable_call import RULE as CACHEABLE_CALL
 from perfaudit.analysis.rules.per_request_setup import RULE as PER_REQUEST_SETUP
@@ -126,7 +126,7 @@ def test_cacheable_call_names_the_function_with_its_repeats_and_cost() -> None:
     assert finding.severity is Severity.HIGH
     assert finding.route == "GET /quotes"
     # The narrowest cache that holds the time: rate_table, not quote_for above it.
-    assert finding.location == Location("app/shipping.py", 37, "rate_table")
+    assert finding.location == CodeLocation("app/shipping.py", 37, "rate_table")
     assert finding.evidence["repeat_ratio"] == pytest.approx(0.95)
     assert finding.evidence["distinct_args"] == 2
     assert finding.evidence["calls_per_request"] == 2
@@ -340,7 +340,7 @@ def test_per_request_setup_names_settings_rebuilt_in_a_dependency() -> None:
     assert finding.id == "per-request-setup"
     assert finding.severity is Severity.HIGH
     assert finding.route == "GET /features"
-    assert finding.location == Location("app/config.py", 30, "get_settings")
+    assert finding.location == CodeLocation("app/config.py", 30, "get_settings")
     assert finding.evidence["built"] == "pydantic-settings BaseSettings()"
     assert finding.evidence["constructions_per_request"] == 1
     assert finding.evidence["share_of_route_time"] == pytest.approx(0.85)
@@ -393,7 +393,7 @@ def test_per_request_setup_knows_each_kind_of_setup(
 
     assert label in str(finding.evidence["built"])
     assert advice in finding.suggestion
-    assert finding.location == Location("app/pages.py", 8, "render_page")
+    assert finding.location == CodeLocation("app/pages.py", 8, "render_page")
 
 
 def test_per_request_setup_needs_an_app_function_to_point_at() -> None:

@@ -27,7 +27,7 @@ from unit_builders import (
 )
 
 from perfaudit.analysis.context import AnalysisContext, app_caller
-from perfaudit.analysis.findings import Finding, Location, Severity, drop_superseded
+from perfaudit.analysis.findings import Finding, Severity, drop_superseded
 from perfaudit.analysis.report import build_report
 from perfaudit.analysis.rules.client_per_request import RULE as CLIENT_PER_REQUEST
 from perfaudit.analysis.rules.cpu_hotspot import RULE as CPU_HOTSPOT
@@ -131,7 +131,7 @@ def test_event_loop_blocked_names_the_line_and_the_http_call() -> None:
     assert finding.severity is Severity.HIGH
     assert finding.route == "GET /stock/{sku}"
     # The innermost app frame, not the endpoint above it.
-    assert finding.location == Location("app/stock.py", 24, "fetch_stock_level")
+    assert finding.location == CodeLocation("app/stock.py", 24, "fetch_stock_level")
     assert finding.evidence["kind"] == "http"
     assert finding.evidence["blocking_call"] == "requests.get"
     assert finding.evidence["source_line"] == "resp = requests.get(url, timeout=5)"
@@ -161,7 +161,7 @@ def test_event_loop_blocked_picks_the_line_that_held_the_loop_longest() -> None:
 
     [finding] = findings(EVENT_LOOP_BLOCKED, s)
 
-    assert finding.location == Location("app/stock.py", 24, "fetch_stock_level")
+    assert finding.location == CodeLocation("app/stock.py", 24, "fetch_stock_level")
     assert finding.evidence["source_line"] == "resp = requests.get(url, timeout=5)"
     assert finding.evidence["blocked_share"] == pytest.approx(0.8)  # both lines count
 
@@ -339,7 +339,7 @@ def test_sqlite_on_the_loop_is_a_sync_db_driver_finding_not_event_loop_blocked()
     assert finding.id == "sync-db-driver"
     assert finding.severity is Severity.HIGH
     assert finding.route == "GET /products/search"
-    assert finding.location == Location("app/stock.py", 31, "search_products")
+    assert finding.location == CodeLocation("app/stock.py", 31, "search_products")
     assert finding.evidence["kind"] == "db"
     assert "aiosqlite" in finding.suggestion
     assert "create_async_engine" in finding.suggestion
@@ -441,7 +441,7 @@ def test_client_per_request_names_the_app_function_behind_library_frames() -> No
     assert finding.id == "client-per-request"
     assert finding.severity is Severity.HIGH  # 40% of the route's time
     assert finding.route == "GET /rates/{currency}"
-    assert finding.location == Location("app/rates.py", 30, "fetch_rate")
+    assert finding.location == CodeLocation("app/rates.py", 30, "fetch_rate")
     assert finding.evidence["constructor"] == "httpx.AsyncClient / httpx.Client"
     assert finding.evidence["constructions_per_request"] == pytest.approx(1.02)
     assert finding.evidence["share_of_route_time"] == pytest.approx(0.4)
@@ -477,7 +477,7 @@ def test_client_per_request_counts_sqlite_connections() -> None:
     [finding] = findings(CLIENT_PER_REQUEST, s)
 
     assert finding.evidence["constructor"] == "sqlite3.connect"
-    assert finding.location == Location("app/catalog.py", 20, "search_products")
+    assert finding.location == CodeLocation("app/catalog.py", 20, "search_products")
     assert "pool" in finding.suggestion
 
 
@@ -531,7 +531,7 @@ def test_threadpool_saturation_locates_where_worker_threads_are_held() -> None:
 
     assert finding.id == "threadpool-saturation"
     assert finding.route == "GET /exports/{export_id}"
-    assert finding.location == Location("app/exports.py", 33, "upload_to_storage")
+    assert finding.location == CodeLocation("app/exports.py", 33, "upload_to_storage")
     assert finding.severity is Severity.MEDIUM  # only beyond the user's own concurrency
     assert finding.evidence["thread_tokens"] == 40
     assert finding.evidence["saturated_share"] == pytest.approx(0.8)
@@ -624,7 +624,7 @@ def test_trivial_sync_route_fires_low_for_a_def_route_doing_almost_nothing() -> 
     assert finding.id == "trivial-sync-route"
     assert finding.severity is Severity.LOW
     assert finding.route == "GET /flags"
-    assert finding.location == Location("app/flags.py", 10, "list_flags")
+    assert finding.location == CodeLocation("app/flags.py", 10, "list_flags")
     assert finding.evidence["endpoint_ms_per_request"] == pytest.approx(0.01)
     assert finding.evidence["thread_hop_ms"] == pytest.approx(0.1)
     assert "async def" in finding.suggestion
@@ -706,7 +706,7 @@ def test_cpu_hotspot_still_fires_on_cpu_self_time() -> None:
 
     [finding] = findings(CPU_HOTSPOT, s)
 
-    assert finding.location == Location("app/stock.py", 20, "tariff_table")
+    assert finding.location == CodeLocation("app/stock.py", 20, "tariff_table")
     assert finding.severity is Severity.HIGH
 
 
@@ -747,7 +747,7 @@ def finding_at(
         severity=severity,
         title=f"{rule_id} at {function}",
         route=route,
-        location=Location("app/catalog.py", 31, function),
+        location=CodeLocation("app/catalog.py", 31, function),
         evidence={},
         suggestion="",
         supersedes=supersedes,

@@ -10,7 +10,7 @@ import pytest
 from unit_builders import APP_ROOT, app_fid, fn, measurement, profile, session
 
 from perfaudit.analysis.context import AnalysisContext
-from perfaudit.analysis.findings import Finding, Location, Severity
+from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.report import build_report
 from perfaudit.analysis.rules.missing_index import RULE as MISSING_INDEX
 from perfaudit.analysis.rules.missing_index import advise
@@ -96,7 +96,7 @@ def test_n_plus_one_fires_with_the_count_the_location_and_the_gain() -> None:
     assert finding.id == "n-plus-one-queries"
     assert finding.severity is Severity.HIGH
     assert finding.route == "GET /books"
-    assert finding.location == Location("app/books.py", 42, "books_with_authors")
+    assert finding.location == CodeLocation("app/books.py", 42, "books_with_authors")
     assert finding.evidence["executions_per_request"] == 100
     assert finding.evidence["profiled_ms_per_query"] == pytest.approx(0.15)
     # (100 − 1) × 0.15 ms of a 20 ms request
@@ -183,7 +183,7 @@ def test_missing_index_names_the_table_the_columns_and_the_index() -> None:
     assert finding.id == "missing-index"
     assert finding.severity is Severity.HIGH
     assert finding.route == "GET /accounts/{account}/events"
-    assert finding.location == Location("app/events.py", 42, "recent_events")
+    assert finding.location == CodeLocation("app/events.py", 42, "recent_events")
     assert finding.evidence["table"] == "events"
     assert finding.evidence["columns"] == "account"
     assert finding.evidence["plan"] == "SCAN events | USE TEMP B-TREE FOR ORDER BY"

@@ -24,7 +24,7 @@ from unit_builders import (
 )
 
 from perfaudit.analysis.context import AnalysisContext
-from perfaudit.analysis.findings import Finding, Location, Severity, drop_superseded, rank
+from perfaudit.analysis.findings import Finding, Severity, drop_superseded, rank
 from perfaudit.analysis.report import build_report
 from perfaudit.analysis.rules.cpu_hotspot import RULE as CPU_HOTSPOT
 from perfaudit.analysis.rules.default_event_loop import RULE as DEFAULT_EVENT_LOOP
@@ -143,7 +143,7 @@ def test_slow_serialization_points_at_the_endpoint_and_suggests_a_return_type() 
     [finding] = findings(SLOW_SERIALIZATION, profiled(FEED, untyped()))
 
     # No probe: the endpoint is what run_endpoint_function called.
-    assert finding.location == Location("app/feed.py", 50, "latest_posts")
+    assert finding.location == CodeLocation("app/feed.py", 50, "latest_posts")
     assert "jsonable_encoder" in finding.suggestion
     assert "response_model" in finding.suggestion and "-> list[" in finding.suggestion
     assert "paginate" in finding.suggestion
@@ -156,7 +156,7 @@ def test_slow_serialization_prefers_the_probe_endpoint() -> None:
 
     [finding] = findings(SLOW_SERIALIZATION, s)
 
-    assert finding.location == Location("app/routes/feed.py", 12, "feed_page")
+    assert finding.location == CodeLocation("app/routes/feed.py", 12, "feed_page")
 
 
 def test_slow_serialization_with_a_declared_type_counts_pydantic_once_and_advises_less_data() -> (
@@ -219,7 +219,7 @@ def test_slow_serialization_supersedes_the_hotspot_only_when_the_app_serialises(
 
     assert framework_side.supersedes == ()
     # The app serialises in its own helper: that is the code to open.
-    assert app_side.location == Location("app/feed.py", 70, "build_payload")
+    assert app_side.location == CodeLocation("app/feed.py", 70, "build_payload")
     assert app_side.supersedes == ("cpu-hotspot", "event-loop-blocked")
     # The hotspot at build_payload() is jsonable_encoder's time: it is dropped.
     hotspots = findings(CPU_HOTSPOT, profiled(FEED, own))
@@ -290,7 +290,7 @@ def test_sync_logging_fires_at_the_function_that_logs() -> None:
     assert finding.id == "sync-logging"
     assert finding.severity is Severity.HIGH
     assert finding.route == "GET /carts/{cart_id}/total"
-    assert finding.location == Location("app/checkout.py", 45, "price_cart")
+    assert finding.location == CodeLocation("app/checkout.py", 45, "price_cart")
     assert finding.evidence["share_of_route_time"] == pytest.approx(0.75)
     assert finding.evidence["ms_per_request"] == pytest.approx(15.0)
     assert finding.evidence["log_calls_per_request"] == 55
@@ -354,7 +354,7 @@ def test_sync_logging_credits_a_librarys_logging_to_the_app_function_calling_it(
 
     [finding] = findings(SYNC_LOGGING, profiled(CART, functions))
 
-    assert finding.location == Location("app/checkout.py", 70, "fetch_prices")
+    assert finding.location == CodeLocation("app/checkout.py", 70, "fetch_prices")
 
 
 # -- middleware-overhead -----------------------------------------------------------------
@@ -426,7 +426,7 @@ def test_middleware_overhead_compares_the_medians_and_names_the_layers() -> None
 def test_middleware_overhead_points_at_the_outermost_layer_and_suggests_pure_asgi() -> None:
     [finding] = findings(MIDDLEWARE_OVERHEAD, middleware_session(CHEAP))
 
-    assert finding.location == Location("app/middleware.py", 12, "RequestIdMiddleware")
+    assert finding.location == CodeLocation("app/middleware.py", 12, "RequestIdMiddleware")
     assert "RequestIdMiddleware, add_timing_header" in finding.suggestion
     assert "pure ASGI" in finding.suggestion
 
@@ -436,7 +436,7 @@ def test_middleware_overhead_names_only_the_base_http_layers_to_rewrite() -> Non
 
     [finding] = findings(MIDDLEWARE_OVERHEAD, middleware_session(evidence))
 
-    assert finding.location == Location("app/main.py", 30, "add_timing_header")
+    assert finding.location == CodeLocation("app/main.py", 30, "add_timing_header")
     assert "Rewrite add_timing_header as pure ASGI" in finding.suggestion
     assert "CORSMiddleware" not in finding.suggestion
 

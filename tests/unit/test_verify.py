@@ -22,11 +22,11 @@ from unit_builders import hotspot_session
 from perfaudit.agent.verify.base import Change, Refusal, Switch, Target
 from perfaudit.agent.verify.experiments.memo import memoised
 from perfaudit.agent.verify.harness import VerifyRun, try_experiment
-from perfaudit.analysis.findings import Finding, Location, Severity, rank
+from perfaudit.analysis.findings import Finding, Severity, rank
 from perfaudit.analysis.measured import attach_measured, describe, measured_gain, verdict
 from perfaudit.analysis.report import build_report
 from perfaudit.load.plan import RequestSpec
-from perfaudit.model import DeclaredServer, Experiment, Session
+from perfaudit.model import CodeLocation, DeclaredServer, Experiment, Session
 from perfaudit.render.html_sections import findings as html_findings
 from perfaudit.render.json_report import report_to_dict
 from perfaudit.render.markdown import _finding_cells
@@ -37,7 +37,7 @@ FINDING = Finding(
     severity=Severity.HIGH,
     title="t",
     route="GET /x",
-    location=Location("app.py", 3, "work"),
+    location=CodeLocation("app.py", 3, "work"),
     evidence={},
     suggestion="Cache it.",
 )
@@ -220,8 +220,8 @@ def test_no_gain_is_never_described_as_a_win() -> None:
 
 
 def test_findings_rank_by_measured_gain() -> None:
-    big_estimate = replace(FINDING, impact=0.9, location=Location("app.py", 1, "big"))
-    measured_win = replace(FINDING, impact=0.2, location=Location("app.py", 2, "small"))
+    big_estimate = replace(FINDING, impact=0.9, location=CodeLocation("app.py", 1, "big"))
+    measured_win = replace(FINDING, impact=0.2, location=CodeLocation("app.py", 2, "small"))
     experiments = (
         experiment(1.02, 0.95, 3, function="big"),
         experiment(10.0, 8.0, function="small"),

@@ -8,10 +8,10 @@ from dataclasses import replace
 
 from unit_builders import measurement, session
 
-from perfaudit.analysis.findings import Finding, Location, Severity
+from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.report import Report, build_report
 from perfaudit.analysis.verdict import Change, Check, ScenarioResult, Verdict
-from perfaudit.model import RouteKey
+from perfaudit.model import CodeLocation, RouteKey
 
 ORDERS = RouteKey("GET", "/orders/{order_id}")
 HEALTH = RouteKey("GET", "/health")
@@ -37,14 +37,14 @@ def finding(
     route: str | None = "GET /orders/{order_id}",
     title: str = "A sync call blocks the event loop",
     suggestion: str = "Use an async driver. Or run it in a thread, e.g. with anyio.",
-    location: Location | None = None,
+    location: CodeLocation | None = None,
 ) -> Finding:
     return Finding(
         id=fid,
         severity=severity,
         title=title,
         route=route,
-        location=location or Location("app/orders.py", 42, "get_order"),
+        location=location or CodeLocation("app/orders.py", 42, "get_order"),
         evidence={"share": 0.6},
         suggestion=suggestion,
     )

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.blocking import Blocking, BlockingSite, significant_blocking
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.sampling import SampledBlocking, loop_blocking
 from perfaudit.analysis.signature import signature
+from perfaudit.model import CodeLocation
 
 # Kinds another rule owns: the sync DB driver has its own finding and advice.
 OWNED_ELSEWHERE = frozenset({"db"})
@@ -83,7 +84,7 @@ class EventLoopBlocked:
             title=f"{site.function}() blocks the event loop in {blocking.route}"
             f"{f' ({site.call})' if site.call else ''}: {share:.0%} of the recording",
             route=str(blocking.route),
-            location=Location(site.file, site.line, site.function),
+            location=CodeLocation(site.file, site.line, site.function),
             evidence=sampled_evidence(blocking),
             suggestion=f"{what} {_at_line(site)}: {FIXES[site.kind]}.",
             estimated_gain=Gain(latency_ms=round(per_request_ms, 3), share=round(share, 4))
@@ -103,7 +104,7 @@ class EventLoopBlocked:
             title=f"{site.function}() blocks the event loop in {view.route} "
             f"({site.call}): {share:.0%} of the time under load",
             route=str(view.route),
-            location=Location(site.file, site.line, site.function),
+            location=CodeLocation(site.file, site.line, site.function),
             evidence=evidence,
             suggestion=f"{_what(site, per_request_ms)} At line {site.line} "
             f"(`{site.code}`): {FIXES[site.kind]}.",

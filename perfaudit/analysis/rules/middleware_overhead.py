@@ -9,9 +9,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.paths import display_path
-from perfaudit.model import MiddlewareEvidence, MiddlewareLayer
+from perfaudit.model import CodeLocation, MiddlewareEvidence, MiddlewareLayer
 
 # (severity, minimum share of the route's latency, minimum ms added per request). A
 # fraction of a millisecond matters on a cheap route: it is most of what the route costs,
@@ -144,9 +144,9 @@ def _layers(evidence: MiddlewareEvidence) -> tuple[MiddlewareLayer, ...]:
     return tuple(MiddlewareLayer(name, "unknown", None) for name in evidence.layers)
 
 
-def _location(layer: MiddlewareLayer, app_root: str) -> Location | None:
+def _location(layer: MiddlewareLayer, app_root: str) -> CodeLocation | None:
     loc = layer.location
-    return Location(display_path(loc.file, app_root), loc.line, loc.function) if loc else None
+    return CodeLocation(display_path(loc.file, app_root), loc.line, loc.function) if loc else None
 
 
 def _count(layers: Sequence[MiddlewareLayer], base_http: Sequence[MiddlewareLayer]) -> str:

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.rules.n_plus_one_queries import (
     profiled_request_s,
     short_sql,
     statement_location,
 )
-from perfaudit.model import StatementShape
+from perfaudit.model import CodeLocation, StatementShape
 
 # (severity, minimum share of route time, minimum ms per request)
 GRADES = ((Severity.HIGH, 0.3, 2.0), (Severity.MEDIUM, 0.1, 0.5), (Severity.LOW, 0.05, 0.2))
@@ -100,7 +100,7 @@ class MissingIndex:
     def _finding(
         self,
         view: RouteView,
-        location: Location | None,
+        location: CodeLocation | None,
         advice: IndexAdvice,
         statements: list[StatementShape],
         *,
@@ -148,11 +148,11 @@ class MissingIndex:
 
 def _scans(
     ctx: AnalysisContext, statements: tuple[StatementShape, ...]
-) -> Iterator[tuple[Location | None, IndexAdvice, list[StatementShape]]]:
+) -> Iterator[tuple[CodeLocation | None, IndexAdvice, list[StatementShape]]]:
     """Statements whose plan scans a table their WHERE filters, grouped by the function
     that runs them and the fix (a search and its facet count: one finding)."""
     groups: dict[tuple[str, str, tuple[str, ...]], list[StatementShape]] = defaultdict(list)
-    first: dict[tuple[str, str, tuple[str, ...]], tuple[Location | None, IndexAdvice]] = {}
+    first: dict[tuple[str, str, tuple[str, ...]], tuple[CodeLocation | None, IndexAdvice]] = {}
     for statement in statements:
         advice = advise(statement.shape, statement.example, statement.plan)
         if advice is None:

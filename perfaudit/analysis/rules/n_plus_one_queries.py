@@ -7,9 +7,9 @@ import re
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.paths import display_function, display_path
-from perfaudit.model import StatementShape
+from perfaudit.model import CodeLocation, StatementShape
 
 MIN_PER_REQUEST = 10
 # (severity, minimum share of route time, minimum ms per request)
@@ -118,12 +118,12 @@ def profiled_request_s(view: RouteView) -> float:
     return profile.request_time_s / profile.requests
 
 
-def statement_location(ctx: AnalysisContext, statement: StatementShape) -> Location | None:
+def statement_location(ctx: AnalysisContext, statement: StatementShape) -> CodeLocation | None:
     site = statement.callsite
     if site is None:
         return None
     file = display_path(site.file, ctx.session.app_root)
-    return Location(file, site.line, display_function(site.function))
+    return CodeLocation(file, site.line, display_function(site.function))
 
 
 def short_sql(shape: str) -> str:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext
-from perfaudit.analysis.findings import Finding, Location, Severity
+from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.paths import display_path
-from perfaudit.model import ErrorSample, RouteMeasurement
+from perfaudit.model import CodeLocation, ErrorSample, RouteMeasurement
 
 NOT_FOUND_BODY = '{"detail":"NotFound"}'  # Starlette's answer when no route matches
 ADVICE_BY_STATUS = {
@@ -45,7 +45,7 @@ class RouteErrors:
         location = None
         if sample.location is not None:
             loc = sample.location
-            location = Location(display_path(loc.file, app_root), loc.line, loc.function)
+            location = CodeLocation(display_path(loc.file, app_root), loc.line, loc.function)
         return Finding(
             id=self.id,
             severity=Severity.HIGH if rate >= 0.5 else Severity.MEDIUM,
@@ -74,7 +74,7 @@ def _what(sample: ErrorSample) -> str:
     return f"HTTP {sample.status}"
 
 
-def _advice(sample: ErrorSample, m: RouteMeasurement, location: Location | None) -> str:
+def _advice(sample: ErrorSample, m: RouteMeasurement, location: CodeLocation | None) -> str:
     where = f" at {location.file}:{location.line}" if location else ""
     if sample.kind == "timeout":
         return (

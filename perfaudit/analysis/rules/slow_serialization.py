@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.groups import (
     Entry,
     by_app_function,
@@ -17,7 +17,7 @@ from perfaudit.analysis.groups import (
     profiler_shares_threads,
 )
 from perfaudit.analysis.paths import display_path
-from perfaudit.model import FunctionId, RouteProfile
+from perfaudit.model import CodeLocation, FunctionId, RouteProfile
 
 # Entered from anywhere, these are response serialisation (file suffix, function names).
 RESPONSE_PATH = (
@@ -211,13 +211,13 @@ def _suggestion(where: str, untyped: bool) -> str:
     )
 
 
-def _endpoint(ctx: AnalysisContext, view: RouteView) -> Location | None:
+def _endpoint(ctx: AnalysisContext, view: RouteView) -> CodeLocation | None:
     """The endpoint that returned the data: from the probe's route table, else the app
     function the framework called, else the app function nearest to the serialisation."""
     app_root = ctx.session.app_root
     if view.probe is not None and view.probe.endpoint is not None:
         e = view.probe.endpoint
-        return Location(display_path(e.file, app_root), e.line, e.function)
+        return CodeLocation(display_path(e.file, app_root), e.line, e.function)
     assert view.profile is not None
     called = _called_by_framework(view.profile)
     if called is not None:

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.blocking import BlockingSite, significant_blocking
 from perfaudit.analysis.context import AnalysisContext
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.rules.event_loop_blocked import blocking_evidence, sampled_evidence
 from perfaudit.analysis.sampling import loop_blocking
+from perfaudit.model import CodeLocation
 
 
 class SyncDbDriver:
@@ -67,7 +68,7 @@ class SyncDbDriver:
             title=f"{site.function}() queries the database synchronously on the event "
             f"loop in {route}: {share:.0%} {of}",
             route=route,
-            location=Location(site.file, site.line, site.function),
+            location=CodeLocation(site.file, site.line, site.function),
             evidence=evidence,
             suggestion=(
                 f"{held} (line {site.line}: `{site.code}`). Use an async driver — aiosqlite for "

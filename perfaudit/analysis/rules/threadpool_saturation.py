@@ -8,11 +8,11 @@ import math
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.paths import display_path
 from perfaudit.analysis.sampling import DEFAULT_TOKENS, WorkerLoad, worker_load
 from perfaudit.analysis.signature import median_ms, signature
-from perfaudit.model import RouteProbe, ThreadpoolEvidence
+from perfaudit.model import CodeLocation, RouteProbe, ThreadpoolEvidence
 
 MIN_SATURATED_SHARE = 0.3
 # Share of the threadpool's capacity the sampled worker threads spent inside the app's
@@ -69,7 +69,7 @@ class ThreadpoolSaturation:
         tokens = max(DEFAULT_TOKENS, load.threads)
         held = load.held_at
         location = (
-            Location(display_path(held.file, ctx.session.app_root), held.line, held.function)
+            CodeLocation(display_path(held.file, ctx.session.app_root), held.line, held.function)
             if held
             else None
         )
@@ -181,7 +181,9 @@ def _occupancy(probe: RouteProbe, pool: ThreadpoolEvidence) -> float:
     return sum(stack.wall_s for stack in pool.worker_stacks) / capacity if capacity else 0.0
 
 
-def _held_at(ctx: AnalysisContext, view: RouteView, pool: ThreadpoolEvidence) -> Location | None:
+def _held_at(
+    ctx: AnalysisContext, view: RouteView, pool: ThreadpoolEvidence
+) -> CodeLocation | None:
     """Where the worker threads were while busy: the innermost app frame of their
     heaviest stack; when that is only the endpoint (Python 3.11 times jobs instead of
     reading worker stacks), the app function the profile saw most time under."""
@@ -191,7 +193,7 @@ def _held_at(ctx: AnalysisContext, view: RouteView, pool: ThreadpoolEvidence) ->
         if frame is None:
             continue
         if endpoint is None or (frame.file, frame.function) != (endpoint.file, endpoint.function):
-            return Location(
+            return CodeLocation(
                 display_path(frame.file, ctx.session.app_root), frame.line, frame.function
             )
         break
@@ -199,7 +201,7 @@ def _held_at(ctx: AnalysisContext, view: RouteView, pool: ThreadpoolEvidence) ->
     if attributions:
         return ctx.location(attributions[0].function.function)
     if endpoint is not None:
-        return Location(
+        return CodeLocation(
             display_path(endpoint.file, ctx.session.app_root), endpoint.line, endpoint.function
         )
     return None

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Location, Severity
+from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.paths import display_path
-from perfaudit.model import FunctionStats
+from perfaudit.model import CodeLocation, FunctionStats
 
 MAX_WORK_MS = 0.5
 BLOCKING_CALLEES = ("sleep", "_socket", "_ssl", "sqlite3", "_io.", "posix.", "select")
@@ -54,7 +54,7 @@ class TrivialSyncRoute:
             title=f"{e.function}() is a `def` route doing {work_ms:.2f} ms of work; the thread "
             f"hop costs {hop_ms:.2f} ms",
             route=str(view.route),
-            location=Location(display_path(e.file, ctx.session.app_root), e.line, e.function),
+            location=CodeLocation(display_path(e.file, ctx.session.app_root), e.line, e.function),
             evidence={
                 "endpoint_ms_per_request": round(work_ms, 4),
                 "thread_hop_ms": round(hop_ms, 4),
