@@ -5,7 +5,32 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from perfaudit.errors import UsageError
+
+# A file a command was asked to write: where (None: not asked), what it is, how to write it.
+FileJob = tuple[Path | None, str, Callable[[Path], None]]
+
+
+def write_all(jobs: Iterable[FileJob]) -> tuple[list[str], UsageError | None]:
+    """Write each file asked for, whole or not at all; one failing does not stop the
+    others. Returns "label: path" for each written, and the first failure as one sentence."""
+    written: list[str] = []
+    failure: UsageError | None = None
+    for path, label, write in jobs:
+        if path is None:
+            continue
+        try:
+            write(path)
+            written.append(f"{label}: {path}")
+        except OSError as exc:
+            failure = failure or UsageError(
+                f"Cannot write {exc.filename or path}: {exc.strerror}.",
+                remedy="Choose a path you can write to.",
+            )
+    return written, failure
 
 
 def atomic_write(path: Path, data: bytes) -> None:

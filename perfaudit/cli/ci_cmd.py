@@ -4,7 +4,6 @@ budgets and a baseline, write the reports CI systems read."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +16,7 @@ from perfaudit.errors import EXIT_FAILED_CHECK, EXIT_OK, UsageError
 if TYPE_CHECKING:
     from perfaudit.ci.run import CiRun
     from perfaudit.config import CiConfig
+    from perfaudit.fileio import FileJob
 
 ConfigPath = Annotated[
     Path | None,
@@ -96,7 +96,7 @@ def baseline_update(
     """Measure the config's scenarios (or take a saved report) and write the baseline."""
 
     def run() -> int:
-        from perfaudit.fileio import atomic_write
+        from perfaudit.fileio import atomic_write, write_all
 
         config = _config(config_path)
         path = output or config.baseline
@@ -106,8 +106,10 @@ def baseline_update(
                 remedy="Add `baseline: perf/baseline.json` to the config, or pass --output.",
             )
         data = _promoted(source) if source else _measured_document(config, quiet)
-        _write_or_fail(path, lambda p: atomic_write(p, data))
-        typer.echo(f"Baseline: {path}")
+        written, failure = write_all([(path, "Baseline", lambda p: atomic_write(p, data))])
+        if failure is not None:
+            raise failure
+        typer.echo(written[0])
         return EXIT_OK
 
     raise typer.Exit(guarded(run))
@@ -146,42 +148,27 @@ def _write_reports(
     html_path: Path | None,
 ) -> None:
     """Each file whole or not at all; one failing does not stop the others."""
-    from perfaudit.fileio import atomic_write
+    from perfaudit.fileio import atomic_write, write_all
     from perfaudit.render.html import write_ci_html
     from perfaudit.render.junit import write_junit
     from perfaudit.render.markdown import append_step_summary, write_markdown
 
     verdict = outcome.verdict
     document = (json.dumps(outcome.document, indent=2) + "\n").encode()
-    jobs: list[tuple[Path | None, str, Callable[[Path], None]]] = [
+    jobs: list[FileJob] = [
         (json_path, "JSON report", lambda p: atomic_write(p, document)),
         (markdown_path, "Markdown summary", lambda p: write_markdown(verdict, p)),
         (junit_path, "JUnit XML", lambda p: write_junit(verdict, p)),
         (html_path, "HTML report", lambda p: write_ci_html(verdict, p)),
     ]
-    failure: UsageError | None = None
-    for path, label, write in jobs:
-        if path is not None:
-            try:
-                _write_or_fail(path, write)
-                typer.echo(f"{label}: {path}")
-            except UsageError as exc:
-                failure = failure or exc
+    written, failure = write_all(jobs)
+    for line in written:
+        typer.echo(line)
     summary = append_step_summary(verdict)
     if summary is not None:
         typer.echo(f"Step summary: {summary}")
     if failure is not None:
         raise failure
-
-
-def _write_or_fail(path: Path, write: Callable[[Path], None]) -> None:
-    try:
-        write(path)
-    except OSError as exc:
-        raise UsageError(
-            f"Cannot write {exc.filename or path}: {exc.strerror}.",
-            remedy="Choose a path you can write to.",
-        ) from None
 
 
 def _measured_document(config: CiConfig, quiet: bool) -> bytes:

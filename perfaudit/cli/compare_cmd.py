@@ -89,14 +89,10 @@ def _read(path: Path) -> SavedReport:
 
 
 def _write(path: Path, comparison: Comparison) -> None:
-    from perfaudit.errors import UsageError
-    from perfaudit.fileio import atomic_write
+    from perfaudit.fileio import atomic_write, write_all
     from perfaudit.render.compare import render_comparison_json
 
-    try:
-        atomic_write(path, render_comparison_json(comparison).encode("utf-8"))
-    except OSError as exc:
-        raise UsageError(
-            f"Cannot write {exc.filename or path}: {exc.strerror}.",
-            remedy="Choose a path you can write to.",
-        ) from None
+    document = render_comparison_json(comparison).encode("utf-8")
+    _, failure = write_all([(path, "Comparison", lambda p: atomic_write(p, document))])
+    if failure is not None:
+        raise failure

@@ -3,7 +3,6 @@ exit code."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from perfaudit.analysis.findings import Severity
 from perfaudit.analysis.report import Report, build_report
 from perfaudit.cli.console import make_console
 from perfaudit.errors import EXIT_FAILED_CHECK, EXIT_OK, UsageError
+from perfaudit.fileio import FileJob
 from perfaudit.model import Session
 
 
@@ -57,7 +57,7 @@ class Exports:
 
 def _write_files(report: Report, exports: Exports) -> tuple[list[str], UsageError | None]:
     """Write each file asked for (whole or not at all); one failing does not stop the others."""
-    from perfaudit.fileio import atomic_write
+    from perfaudit.fileio import atomic_write, write_all
     from perfaudit.formats.collapsed import write_collapsed
     from perfaudit.formats.pstats_format import write_pstats
     from perfaudit.formats.speedscope import write_speedscope
@@ -65,7 +65,7 @@ def _write_files(report: Report, exports: Exports) -> tuple[list[str], UsageErro
     from perfaudit.render.json_report import write_json
 
     session = report.session
-    jobs: list[tuple[Path | None, str, Callable[[Path], None]]] = [
+    jobs: list[FileJob] = [
         (exports.json, "JSON report", lambda path: write_json(report, path)),
         (exports.html, "HTML report", lambda path: write_html(report, path)),
         (
@@ -85,17 +85,4 @@ def _write_files(report: Report, exports: Exports) -> tuple[list[str], UsageErro
         ),
         (exports.session, "Session", lambda path: atomic_write(path, session.to_json().encode())),
     ]
-    written: list[str] = []
-    failure: UsageError | None = None
-    for path, label, write in jobs:
-        if path is None:
-            continue
-        try:
-            write(path)
-            written.append(f"{label}: {path}")
-        except OSError as exc:
-            failure = failure or UsageError(
-                f"Cannot write {exc.filename or path}: {exc.strerror}.",
-                remedy="Choose a path you can write to.",
-            )
-    return written, failure
+    return write_all(jobs)
