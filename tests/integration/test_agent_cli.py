@@ -3,11 +3,19 @@ is one sentence, the partial report and exit code 3; the app's interpreter is na
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import FAST
+from tests.integration.conftest import FAST, REPO
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +76,73 @@ def test_the_report_names_the_interpreter_that_ran_the_app(perfaudit: Any) -> No
     assert result.report is not None
     assert result.report["environment"]["interpreter"] == sys.executable
     assert f"({sys.executable})" in result.stdout
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:  # the parent's PID, after the state
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_the_agent_does_not_outlive_a_killed_cli() -> None:
+    """SIGKILL leaves the CLI no chance to clean up: the agent notices its pipe close and
+    stops by itself, rather than loading the app on as an orphan."""
+    cli = subprocess.Popen(
+        [sys.executable, "-m", "perfaudit", "profile", "sample_apps.pricing:app", "/health",
+         "-q", "-n", "1000000", "--warmup", "0"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (agents := _children(cli.pid)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert agents, "the agent never started"
+        time.sleep(1.0)  # well into the measured phase
+        cli.kill()
+        cli.wait()
+        deadline = time.monotonic() + 20
+        while any(_alive(a) for a in agents) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(a) for a in agents), "the agent outlived the CLI"
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+        for agent in _children(cli.pid):
+            with contextlib.suppress(OSError):
+                os.kill(agent, signal.SIGKILL)
+
+
+def test_ctrl_c_stops_the_agent_too(interrupt_after: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    mark = f"PERFAUDIT_TEST_RUN={uuid.uuid4()}"
+    monkeypatch.setenv(*mark.split("="))  # inherited by the CLI and its agent
+
+    result = interrupt_after(
+        4.0, "profile", "sample_apps.pricing:app", "/health", "-q", "-n", "1000000",
+        "--warmup", "0",
+    )  # fmt: skip
+
+    assert result.code == 130, result.stderr
+    assert result.report is not None and result.report["interrupted"] is True
+    assert _running_with(mark) == []
+
+
+def _running_with(mark: str) -> list[int]:
+    """Live processes whose environment holds `mark`."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if mark.encode() in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+    return [p for p in found if p != os.getpid() and _alive(p)]
