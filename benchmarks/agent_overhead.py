@@ -1,14 +1,16 @@
-"""The same audit run in the CLI's own process (how perfaudit ran before the agent) and
-through the agent in a child interpreter (how it runs now), alternately, side by side.
+"""The same audit by perfaudit before the agent (the app imported into the CLI's own process;
+a checkout of `--before`, by default the last commit before the agent) and by this
+perfaudit (the app in a child interpreter), alternately, side by side.
 
-Why: the agent must not make perfaudit measure worse or slower. Both sides run the same
-`run_profile` on `sample_apps.pricing:app` with the default phases; each round runs one
-side then the other (alternating which goes first) as fresh subprocesses. Per round and side
-it takes, from the saved session: the measured phase's throughput of the trivial route
-`GET /health` (the in-process driver's speed), the median latency of `GET /quotes/featured`
-(a 10-20 ms CPU-bound route), the profiled phase's request time per request of that route
-(cProfile's overhead shows here), and the wall time. It prints the median over rounds of
-the per-round ratios agent ÷ in-process, with their spread.
+Why: the agent must not make perfaudit measure worse or slower. Both sides run
+`perfaudit profile sample_apps.pricing:app /health /quotes/featured -q --save-session` with
+the default phases; each round runs one side then the other (alternating which goes
+first) as fresh subprocesses, in this venv. Per round and side it takes, from the saved
+session: the median latency of the trivial `GET /health` in the measured phase (the
+in-process driver's own cost dominates it), the median latency of `GET /quotes/featured`
+(a 10-20 ms CPU-bound route), the profiled phase's time per request of that route
+(cProfile's overhead shows here), and the command's wall time. It prints the median over
+rounds of the per-round ratios agent ÷ before, with their spread.
 
     .venv/bin/python benchmarks/agent_overhead.py --rounds 5
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -28,25 +31,26 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGET = "sample_apps.pricing:app"
 ROUTES = ("/health", "/quotes/featured")
 
-IN_PROCESS = """
-import sys
-from pathlib import Path
-from perfaudit.agent.profile_run import ProfileOptions, run_profile
-from perfaudit.load.plan import build_requests
-options = ProfileOptions(target=sys.argv[1], request_specs=tuple(build_requests(sys.argv[3:])))
-Path(sys.argv[2]).write_text(run_profile(options).to_json())
-"""
+BEFORE_AGENT = "619e7fc"  # main before perfaudit/agent/ existed
 
 
-def run_side(side: str, session: Path) -> float:
-    if side == "in-process":
-        argv = [sys.executable, "-c", IN_PROCESS, TARGET, str(session), *ROUTES]
-    else:
-        perfaudit = str(Path(sys.executable).parent / "perfaudit")
-        argv = [perfaudit, "profile", TARGET, *ROUTES, "-q", "--save-session", str(session)]
+def checkout(revision: str, into: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", revision, "perfaudit"], capture_output=True, check=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return into
+
+
+def run_side(side: str, session: Path, before: Path) -> float:
+    argv = [sys.executable, "-m", "perfaudit", "profile", TARGET, *ROUTES, "-q"]
+    argv += ["--save-session", str(session)]
+    # Before: its package first on sys.path, over this checkout's (installed editable).
+    env = {**os.environ, "PYTHONPATH": str(before)} if side == "before" else None
+    if side == "agent":
         argv += ["--python", sys.executable]
     started = time.perf_counter()
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         sys.exit(f"{side} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return time.perf_counter() - started
@@ -54,12 +58,12 @@ def run_side(side: str, session: Path) -> float:
 
 def figures(session: Path, wall_s: float) -> dict[str, float]:
     data = json.loads(session.read_text())
-    measured = {m["route"]["path"]: m for m in data["measurements"]}
-    profiled = {p["route"]["path"]: p for p in data["profiles"]}
+    measured = {m["route"]["template"]: m for m in data["measurements"]}
+    profiled = {p["route"]["template"]: p for p in data["profiles"]}
     health, quotes = measured["/health"], measured["/quotes/featured"]
     profile = profiled["/quotes/featured"]
     return {
-        "GET /health req/s (measured phase)": len(health["durations_s"]) / health["wall_s"],
+        "GET /health p50 µs (measured)": statistics.median(health["durations_s"]) * 1e6,
         "GET /quotes/featured p50 ms (measured)": statistics.median(quotes["durations_s"]) * 1e3,
         "GET /quotes/featured ms/request (profiled)": profile["request_time_s"]
         / profile["requests"]
@@ -71,22 +75,22 @@ def figures(session: Path, wall_s: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--rounds", type=int, default=5, help="rounds (5)")
+    parser.add_argument("--before", default=BEFORE_AGENT, help=f"revision ({BEFORE_AGENT})")
     args = parser.parse_args()
     ratios: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as scratch:
+        before = checkout(args.before, Path(scratch))
         for round_no in range(args.rounds):
-            order = ("in-process", "agent") if round_no % 2 == 0 else ("agent", "in-process")
+            order = ("before", "agent") if round_no % 2 == 0 else ("agent", "before")
             seen = {}
             for side in order:
                 session = Path(scratch) / f"{side}.json"
-                seen[side] = figures(session, run_side(side, session))
+                seen[side] = figures(session, run_side(side, session, before))
             for name, value in seen["agent"].items():
-                ratios.setdefault(name, []).append(value / seen["in-process"][name])
-            pairs = (
-                f"{seen['agent'][k]:.4g} vs {seen['in-process'][k]:.4g}" for k in seen["agent"]
-            )
-            print(f"round {round_no + 1} (agent vs in-process): " + ", ".join(pairs))
-    print(f"\n{TARGET} {' '.join(ROUTES)}, {args.rounds} rounds; agent ÷ in-process per round:")
+                ratios.setdefault(name, []).append(value / seen["before"][name])
+            pairs = (f"{seen['agent'][k]:.4g} vs {seen['before'][k]:.4g}" for k in seen["agent"])
+            print(f"round {round_no + 1} (agent vs before): " + ", ".join(pairs))
+    print(f"\n{TARGET} {' '.join(ROUTES)}, {args.rounds} rounds; agent ÷ before, per round:")
     for name, values in ratios.items():
         print(
             f"  {name:45} median {statistics.median(values):.3f} "
