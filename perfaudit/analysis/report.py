@@ -9,8 +9,7 @@ from perfaudit.analysis.findings import Finding, Severity, drop_superseded, rank
 from perfaudit.analysis.hotspots import Hotspot, overall_hotspots, route_hotspots
 from perfaudit.analysis.measured import attach_measured
 from perfaudit.analysis.paths import display_path
-from perfaudit.analysis.rules import all_rules
-from perfaudit.analysis.sampling import rules_not_run_from_samples
+from perfaudit.analysis.rules import all_rules, not_run_from_samples
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import CodeLocation, ErrorSample, Session, SkippedRoute
 
@@ -74,7 +73,7 @@ def build_report(session: Session) -> Report:
         },
         findings=tuple(rank(attach_measured(drop_superseded(findings), session.experiments))),
         skipped=session.skipped,
-        not_run=rules_not_run_from_samples(session) if session.sampling else {},
+        not_run=not_run_from_samples(session) if session.sampling else {},
     )
 
 

@@ -167,3 +167,13 @@ def test_every_superseded_id_is_a_rule() -> None:
                 tuples = [t for t in ast.walk(node.value) if isinstance(t, ast.Tuple)]
                 named = {c.value for t in tuples for c in t.elts if isinstance(c, ast.Constant)}
                 assert named <= ids, f"{path.name} supersedes unknown ids {named - ids}"
+
+
+def test_every_rule_says_what_it_needs() -> None:
+    """A rule declares the evidence it reads (`needs`): the attach report lists, from it,
+    the rules that samples cannot feed."""
+    from perfaudit.analysis.needs import Needs
+    from perfaudit.analysis.rules import all_rules
+
+    for rule in all_rules():
+        assert isinstance(rule.needs, Needs), rule.id

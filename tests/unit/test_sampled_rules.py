@@ -22,14 +22,14 @@ from unit_builders import measurement
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.report import build_report
-from perfaudit.analysis.rules import all_rules
+from perfaudit.analysis.rules import all_rules, not_run_from_samples
 from perfaudit.analysis.rules.cpu_hotspot import RULE as CPU_HOTSPOT
 from perfaudit.analysis.rules.default_event_loop import RULE as DEFAULT_LOOP
 from perfaudit.analysis.rules.event_loop_blocked import FIXES
 from perfaudit.analysis.rules.event_loop_blocked import RULE as LOOP_BLOCKED
 from perfaudit.analysis.rules.sync_db_driver import RULE as SYNC_DB
 from perfaudit.analysis.rules.threadpool_saturation import RULE as SATURATION
-from perfaudit.analysis.sampling import route_profiles, rules_not_run_from_samples
+from perfaudit.analysis.sampling import route_profiles
 from perfaudit.model import RouteKey, SamplingRun, Session
 
 RECORDINGS = [
@@ -194,7 +194,7 @@ def test_every_rule_runs_on_an_attach_session(name: str) -> None:
 
 
 def test_the_rules_that_cannot_run_from_samples_are_listed() -> None:
-    missing = rules_not_run_from_samples(attached(recorded("sleep_async_asyncio")))
+    missing = not_run_from_samples(attached(recorded("sleep_async_asyncio")))
     assert {"n-plus-one-queries", "cacheable-call", "cpu-hotspot", "route-errors"} <= set(missing)
     assert "event-loop-blocked" not in missing
     assert set(missing) <= {rule.id for rule in all_rules()}

@@ -10,12 +10,15 @@ from typing import Protocol
 
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding
+from perfaudit.analysis.needs import Needs
+from perfaudit.model import Session
 
 
 class Rule(Protocol):
     id: str
     title: str
     explanation: str
+    needs: Needs  # what it reads, which an attach run may lack
 
     def check(self, ctx: AnalysisContext) -> Iterable[Finding]: ...
 
@@ -28,3 +31,16 @@ def all_rules() -> list[Rule]:
         if rule is not None:
             rules.append(rule)
     return rules
+
+
+def not_run_from_samples(session: Session) -> dict[str, str]:
+    """Rule id → why it found nothing on this attach session, for the report to say so."""
+    measured = {m.route for m in session.measurements}
+    both = measured & {p.route for p in session.profiles}
+    missing = {}
+    for rule in all_rules():
+        needs = rule.needs
+        why = needs.in_process or (not both and needs.latency) or (not measured and needs.requests)
+        if why:
+            missing[rule.id] = why
+    return missing

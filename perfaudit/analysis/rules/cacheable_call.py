@@ -16,6 +16,7 @@ from perfaudit.analysis.context import (
 )
 from perfaudit.analysis.findings import Finding, Gain, grade
 from perfaudit.analysis.groups import slow_by_design
+from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_function
 from perfaudit.analysis.rules.cpu_hotspot import GRADES
 from perfaudit.analysis.rules.per_request_setup import setup_sites
@@ -41,6 +42,7 @@ class Candidate:
 
 class CacheableCall:
     id = "cacheable-call"
+    needs = Needs(in_process="needs the calls' argument fingerprints, traced in-process")
     title = "The same call repeats with the same arguments and result"
     explanation = (
         "An app function is called again with arguments it has already seen, returns the "

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
 from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.needs import Needs
 from perfaudit.model import FunctionStats, RouteProfile
 
 MIN_CALLS_PER_REQUEST = 0.5
@@ -71,6 +72,7 @@ CONSTRUCTORS = (
 
 class ClientPerRequest:
     id = "client-per-request"
+    needs = Needs(in_process="needs calls per request, which samples do not count")
     title = "A client, engine or connection is built on every request"
     explanation = (
         "Building an HTTP client (httpx, aiohttp, requests), a database engine or a connection "

@@ -12,6 +12,7 @@ from perfaudit.analysis.context import (
 )
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.groups import slow_by_design
+from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_function
 from perfaudit.analysis.sampling import PROFILER as SAMPLED
 
@@ -21,6 +22,7 @@ GRADES = ((Severity.HIGH, 0.5, 5.0), (Severity.MEDIUM, 0.25, 2.0), (Severity.LOW
 
 class CpuHotspot:
     id = "cpu-hotspot"
+    needs = Needs(latency="needs each route's latency: drive load at the server (with --app)")
     title = "An app function dominates the route's time"
     explanation = (
         "One function of your app (with the library calls it makes directly) takes a large "

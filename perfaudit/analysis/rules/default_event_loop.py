@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import EvidenceValue, Finding, Severity
+from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.sampling import ServerStack, server_stack
 from perfaudit.model import DeclaredServer, Environment
 
@@ -30,6 +31,7 @@ PUBLISHED_GAIN = (
 
 class DefaultEventLoop:
     id = "default-event-loop"
+    needs = SAMPLES_SUFFICE
     title = "The server would run on asyncio's loop and the h11 parser"
     explanation = (
         "uvicorn picks its event loop and HTTP parser at start-up: uvloop and httptools "

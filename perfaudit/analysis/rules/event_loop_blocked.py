@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from perfaudit.analysis.blocking import Blocking, BlockingSite, significant_blocking
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.sampling import SampledBlocking, loop_blocking
 from perfaudit.analysis.signature import signature
 from perfaudit.model import CodeLocation
@@ -37,6 +38,7 @@ FIXES = {
 
 class EventLoopBlocked:
     id = "event-loop-blocked"
+    needs = SAMPLES_SUFFICE
     title = "Synchronous work blocks the event loop"
     explanation = (
         "FastAPI runs `async def` endpoints and dependencies on the event loop. A synchronous "

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Severity
+from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.sampling import PROFILER as SAMPLED
 
 MIN_SAMPLES = 30
@@ -15,6 +16,7 @@ BACKGROUND_NOTE_MS = 1.0
 
 class MeasurementQuality:
     id = "measurement-quality"
+    needs = SAMPLES_SUFFICE
     title = "Notes on how far to trust this run's numbers"
     explanation = (
         "perfaudit reports when its own measurement is thin: too few requests for stable "

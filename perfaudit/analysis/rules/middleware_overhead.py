@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_path
 from perfaudit.model import CodeLocation, MiddlewareEvidence, MiddlewareLayer
 
@@ -72,6 +73,7 @@ def _iqr_ms(durations: Sequence[float]) -> tuple[float, float]:
 
 class MiddlewareOverhead:
     id = "middleware-overhead"
+    needs = Needs(in_process="needs the route timed with and without its middleware, in-process")
     title = "The app's middleware costs a large share of the route's latency"
     explanation = (
         'Starlette\'s BaseHTTPMiddleware, which `@app.middleware("http")` also uses, runs '

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.rules.n_plus_one_queries import (
     profiled_request_s,
     short_sql,
@@ -66,6 +67,7 @@ class IndexAdvice:
 
 class MissingIndex:
     id = "missing-index"
+    needs = Needs(in_process="needs the SQL statements and their query plans, recorded in-process")
     title = "A query reads the whole table to find a few rows"
     explanation = (
         "A statement with a WHERE clause whose SQLite plan (EXPLAIN QUERY PLAN, run by "

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_function, display_path
 from perfaudit.model import CodeLocation, StatementShape
 
@@ -22,6 +23,7 @@ _KEY = re.compile(r"\bWHERE\s+(?:\"?\w+\"?\.)?\"?(\w+)\"?\s*==?\s*\?", re.IGNORE
 
 class NPlusOneQueries:
     id = "n-plus-one-queries"
+    needs = Needs(in_process="needs the SQL statements an in-process run records")
     title = "The same query runs once per row"
     explanation = (
         "A request that lists N rows and then runs one more query per row (to fetch each "

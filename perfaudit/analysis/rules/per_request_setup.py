@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.needs import Needs
 from perfaudit.model import FunctionId, FunctionStats, RouteProfile
 
 # Built about once per request or more: "per request". (A lower count is a cache that
@@ -94,6 +95,7 @@ class SetupSite:
 
 class PerRequestSetup:
     id = "per-request-setup"
+    needs = Needs(in_process="needs calls per request, which samples do not count")
     title = "Settings, templates, regexes or adapters are rebuilt on every request"
     explanation = (
         "Objects that depend on nothing in the request — settings read from the environment "

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding, Severity
+from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_path
 from perfaudit.model import CodeLocation, ErrorSample, RouteMeasurement
 
@@ -21,6 +22,7 @@ ADVICE_BY_STATUS = {
 
 class RouteErrors:
     id = "route-errors"
+    needs = Needs(requests="needs perfaudit's own requests to the server")
     title = "Requests to a route failed"
     explanation = (
         "Some requests answered with an HTTP error status, raised an exception, or timed "

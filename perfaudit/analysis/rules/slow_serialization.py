@@ -16,6 +16,7 @@ from perfaudit.analysis.groups import (
     largest_inclusive_s,
     profiler_shares_threads,
 )
+from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_path
 from perfaudit.model import CodeLocation, FunctionId, RouteProfile
 
@@ -119,6 +120,7 @@ def _encoder_s(profile: RouteProfile, shared_stack: bool) -> float:
 
 class SlowSerialization:
     id = "slow-serialization"
+    needs = Needs(latency="needs each route's latency: drive load at the server (with --app)")
     title = "Response serialisation dominates the route's time"
     explanation = (
         "After the endpoint returns, FastAPI validates the value against the response model "

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from perfaudit.analysis.blocking import BlockingSite, significant_blocking
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.rules.event_loop_blocked import blocking_evidence, sampled_evidence
 from perfaudit.analysis.sampling import loop_blocking
 from perfaudit.model import CodeLocation
@@ -15,6 +16,7 @@ from perfaudit.model import CodeLocation
 
 class SyncDbDriver:
     id = "sync-db-driver"
+    needs = SAMPLES_SUFFICE
     title = "A synchronous database driver runs on the event loop"
     explanation = (
         "A query through a synchronous driver (sqlite3, psycopg2, pymysql, a sync SQLAlchemy "

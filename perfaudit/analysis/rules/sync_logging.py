@@ -15,6 +15,7 @@ from perfaudit.analysis.groups import (
     largest_inclusive_s,
     profiler_shares_threads,
 )
+from perfaudit.analysis.needs import Needs
 from perfaudit.model import FunctionId, RouteProfile
 
 LOGGING_FILES = ("/logging/__init__.py", "/logging/handlers.py")
@@ -33,6 +34,7 @@ def is_logging(function: FunctionId) -> bool:
 
 class SyncLogging:
     id = "sync-logging"
+    needs = Needs(latency="needs each route's latency: drive load at the server (with --app)")
     title = "Logging is written synchronously on the request path"
     explanation = (
         "Every log record a request emits is formatted (timestamp, caller lookup), then "

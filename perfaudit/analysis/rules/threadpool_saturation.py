@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.paths import display_path
 from perfaudit.analysis.sampling import DEFAULT_TOKENS, WorkerLoad, worker_load
 from perfaudit.analysis.signature import median_ms, signature
@@ -30,6 +31,7 @@ MIN_MEAN_BUSY = 0.75
 
 class ThreadpoolSaturation:
     id = "threadpool-saturation"
+    needs = SAMPLES_SUFFICE
     title = "Requests queue for the threadpool"
     explanation = (
         "FastAPI runs `def` endpoints and sync dependencies on AnyIO's worker threads, at most "

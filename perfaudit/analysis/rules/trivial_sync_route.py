@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_path
 from perfaudit.model import CodeLocation, FunctionStats
 
@@ -16,6 +17,7 @@ BLOCKING_CALLEES = ("sleep", "_socket", "_ssl", "sqlite3", "_io.", "posix.", "se
 
 class TrivialSyncRoute:
     id = "trivial-sync-route"
+    needs = Needs(in_process="needs the thread hop timed in-process")
     title = "A trivial `def` route pays the thread hop"
     explanation = (
         "FastAPI runs a `def` endpoint on a worker thread: a hop there and back on every "

@@ -14,7 +14,6 @@ from perfaudit.analysis.sampling.profiles import PROFILER, route_profiles, route
 from perfaudit.analysis.sampling.routes import RouteNames, route_names, stand_in
 from perfaudit.analysis.sampling.server import (
     ServerStack,
-    rules_not_run_from_samples,
     server_stack,
 )
 from perfaudit.analysis.sampling.stacks import (
@@ -39,7 +38,6 @@ __all__ = [
     "route_names",
     "route_profiles",
     "route_stacks",
-    "rules_not_run_from_samples",
     "server_stack",
     "stand_in",
     "thread_activity",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from perfaudit.model import SamplingRun, Session
+from perfaudit.model import SamplingRun
 from perfaudit.model.session import Loop
 
 # (what, value, file fragments of frames that show it)
@@ -55,37 +55,3 @@ def _loop(files: set[str]) -> Loop | Literal[""]:
 
 def _any(files: set[str], part: str) -> bool:
     return any(part in file for file in files)
-
-
-# Rules whose evidence only an in-process run records: from samples they find nothing.
-IN_PROCESS_ONLY = {
-    "n-plus-one-queries": "needs the SQL statements an in-process run records",
-    "missing-index": "needs the SQL statements and their query plans, recorded in-process",
-    "cacheable-call": "needs the calls' argument fingerprints, traced in-process",
-    "middleware-overhead": "needs the route timed with and without its middleware, in-process",
-    "trivial-sync-route": "needs the thread hop timed in-process",
-    "client-per-request": "needs calls per request, which samples do not count",
-    "per-request-setup": "needs calls per request, which samples do not count",
-}
-# Rules that read per-request latency: they need perfaudit's own load at the server,
-# measured under the same route names as the samples (give --app for that).
-NEED_LOAD = {
-    "cpu-hotspot": "needs each route's latency: drive load at the server (with --app)",
-    "slow-serialization": "needs each route's latency: drive load at the server (with --app)",
-    "sync-logging": "needs each route's latency: drive load at the server (with --app)",
-    "route-errors": "needs perfaudit's own requests to the server",
-}
-
-
-def rules_not_run_from_samples(session: Session) -> dict[str, str]:
-    """Rule id → why it found nothing on this attach session, for the report to say so."""
-    measured = {m.route for m in session.measurements}
-    profiled = {p.route for p in session.profiles}
-    missing = dict(IN_PROCESS_ONLY)
-    if not measured & profiled:
-        missing.update(
-            NEED_LOAD
-            if not measured
-            else {k: v for k, v in NEED_LOAD.items() if k != "route-errors"}
-        )
-    return missing
