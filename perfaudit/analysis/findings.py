@@ -101,6 +101,13 @@ class Finding:
 
 # (severity, minimum share of the route's time, minimum ms per request), most severe first.
 Grades = tuple[tuple["Severity", float, float], ...]
+# (severity, minimum share of route time, minimum ms per request) of time spent in an app
+# function: cpu-hotspot's grades, and cacheable-call's for the same time.
+HOTSPOT_GRADES: Grades = (
+    (Severity.HIGH, 0.5, 5.0),
+    (Severity.MEDIUM, 0.25, 2.0),
+    (Severity.LOW, 0.10, 0.5),
+)
 
 
 def grade(share: float, ms: float, grades: Grades) -> Severity | None:

@@ -177,3 +177,9 @@ def test_every_rule_says_what_it_needs() -> None:
 
     for rule in all_rules():
         assert isinstance(rule.needs, Needs), rule.id
+
+
+def test_rules_share_helpers_through_analysis_not_through_each_other() -> None:
+    for path in modules("analysis/rules"):
+        siblings = {n for n in perfaudit_imports(path) if n.startswith("perfaudit.analysis.rules.")}
+        assert not siblings, f"{path.name} imports {siblings}: move the helper to analysis/"

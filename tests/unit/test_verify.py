@@ -381,7 +381,7 @@ def test_client_per_request_shares_one_client_and_closes_it_after(tmp_path: Path
     import httpx2
 
     from perfaudit.agent.verify.experiments.client_per_request import constructor_names, shared
-    from perfaudit.analysis.rules.client_per_request import CONSTRUCTORS
+    from perfaudit.analysis.constructors import CONSTRUCTORS
 
     module = app_module(tmp_path, "verify_client_app", CLIENT_SOURCE)
     [httpx_kind] = [c for c in CONSTRUCTORS if c.label.startswith("httpx")]

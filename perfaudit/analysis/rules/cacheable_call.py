@@ -14,12 +14,11 @@ from perfaudit.analysis.context import (
     app_attributions,
     app_caller,
 )
-from perfaudit.analysis.findings import Finding, Gain, grade
+from perfaudit.analysis.findings import HOTSPOT_GRADES, Finding, Gain, grade
 from perfaudit.analysis.groups import slow_by_design
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_function
-from perfaudit.analysis.rules.cpu_hotspot import GRADES
-from perfaudit.analysis.rules.per_request_setup import setup_sites
+from perfaudit.analysis.setups import setup_sites
 from perfaudit.model import CallEvidence, CallRecord, FunctionId, FunctionStats, RouteProfile
 
 MIN_REPEAT_RATIO = 0.5
@@ -84,7 +83,7 @@ class CacheableCall:
         cost_ms = share * mean_ms  # at stake per request
         # cpu-hotspot's grades: never lower than that finding at the same function, which
         # this one must be able to supersede.
-        severity = grade(share, cost_ms, GRADES)
+        severity = grade(share, cost_ms, HOTSPOT_GRADES)
         if severity is None:
             return None
         ratio = repeat_ratio(record)

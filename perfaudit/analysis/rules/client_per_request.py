@@ -5,69 +5,14 @@ losing connection reuse."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+from perfaudit.analysis.constructors import CONSTRUCTORS, Constructor
 from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
 from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.needs import Needs
 from perfaudit.model import FunctionStats, RouteProfile
 
 MIN_CALLS_PER_REQUEST = 0.5
-
-
-@dataclass(frozen=True, slots=True)
-class Constructor:
-    label: str  # what users call it
-    file_suffixes: tuple[str, ...]  # where its code lives ("~" for built-ins)
-    names: tuple[str, ...]
-    advice: str
-
-
-HTTP_ADVICE = (
-    "create one client when the app starts (in the lifespan, yielded as state or stored on "
-    "app.state), reuse it here, and close it at shutdown: it keeps connections alive and "
-    "loads the SSL context once"
-)
-ENGINE_ADVICE = (
-    "create the engine once at startup (module level or the lifespan) and open a session or "
-    "connection per request from its pool"
-)
-CONNECTION_ADVICE = (
-    "open a pool once at startup (in the lifespan) and take a connection from it per request"
-)
-CONSTRUCTORS = (
-    Constructor(
-        "httpx.AsyncClient / httpx.Client",
-        ("/httpx/_client.py", "/httpx2/_client.py"),
-        ("__init__",),
-        HTTP_ADVICE,
-    ),
-    Constructor("aiohttp.ClientSession", ("/aiohttp/client.py",), ("__init__",), HTTP_ADVICE),
-    Constructor("requests.Session", ("/requests/sessions.py",), ("__init__",), HTTP_ADVICE),
-    Constructor(
-        "sqlalchemy create_engine",
-        ("/sqlalchemy/engine/create.py",),
-        ("create_engine",),
-        ENGINE_ADVICE,
-    ),
-    Constructor(
-        "sqlalchemy create_async_engine",
-        ("/sqlalchemy/ext/asyncio/engine.py",),
-        ("create_async_engine",),
-        ENGINE_ADVICE,
-    ),
-    Constructor(
-        "sqlite3.connect",
-        ("~",),
-        ("<built-in method _sqlite3.connect>", "<built-in method connect>"),
-        CONNECTION_ADVICE,
-    ),
-    Constructor("asyncpg.connect", ("/asyncpg/connection.py",), ("connect",), CONNECTION_ADVICE),
-    Constructor("asyncpg.create_pool", ("/asyncpg/pool.py",), ("create_pool",), CONNECTION_ADVICE),
-    Constructor("psycopg2.connect", ("/psycopg2/__init__.py",), ("connect",), CONNECTION_ADVICE),
-    Constructor("psycopg.connect", ("/psycopg/connection.py",), ("connect",), CONNECTION_ADVICE),
-    Constructor("redis.Redis", ("/redis/client.py",), ("__init__",), CONNECTION_ADVICE),
-)
 
 
 class ClientPerRequest:

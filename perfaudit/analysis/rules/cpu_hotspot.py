@@ -10,14 +10,11 @@ from perfaudit.analysis.context import (
     RouteView,
     waiting_by_app_function,
 )
-from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.findings import HOTSPOT_GRADES, Finding, Gain, grade
 from perfaudit.analysis.groups import slow_by_design
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_function
 from perfaudit.analysis.sampling import PROFILER as SAMPLED
-
-# (severity, minimum share of route time, minimum ms per request)
-GRADES = ((Severity.HIGH, 0.5, 5.0), (Severity.MEDIUM, 0.25, 2.0), (Severity.LOW, 0.10, 0.5))
 
 
 class CpuHotspot:
@@ -53,7 +50,7 @@ class CpuHotspot:
         # and threadpool-saturation say what that waiting costs.
         share = min(max(busy_s, 0.0) / view.profile.request_time_s, 1.0)
         gain_ms = view.cost_ms(max(busy_s, 0.0))
-        severity = grade(share, gain_ms, GRADES)
+        severity = grade(share, gain_ms, HOTSPOT_GRADES)
         if severity is None:
             return None
         calls_per_request = top.function.calls / max(view.profile.requests, 1)

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from perfaudit.analysis.blocking import Blocking, BlockingSite, significant_blocking
+from perfaudit.analysis.blocking_evidence import blocking_evidence, sampled_evidence
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.sampling import SampledBlocking, loop_blocking
-from perfaudit.analysis.signature import signature
 from perfaudit.model import CodeLocation
 
 # Kinds another rule owns: the sync DB driver has its own finding and advice.
@@ -117,38 +117,6 @@ class EventLoopBlocked:
             # anything else blocking is explained here, and better.
             supersedes=() if site.kind == "cpu" else ("cpu-hotspot",),
         )
-
-
-def blocking_evidence(
-    view: RouteView, site: BlockingSite, share: float, per_request_ms: float
-) -> dict[str, float | int | str]:
-    assert view.probe is not None
-    return {
-        "blocked_share": round(share, 4),
-        "blocked_ms_per_request": round(per_request_ms, 2),
-        "cpu_share_while_blocked": round(site.cpu_share, 3),
-        "blocking_call": site.call,
-        "kind": site.kind,
-        "source_line": site.code,
-        **signature(view.probe),
-    }
-
-
-def sampled_evidence(blocking: SampledBlocking) -> dict[str, float | int | str]:
-    site = blocking.site
-    evidence: dict[str, float | int | str] = {
-        "blocked_share": round(blocking.share, 4),
-        "samples": site.samples,
-        "loop_samples": blocking.loop_samples,
-        "loop_in_app_code_share": round(blocking.loop_app_share, 4),
-        "blocking_call": site.call,
-        "kind": site.kind,
-        "source_line": site.code,
-        "stack": blocking.stack,
-    }
-    if blocking.ms_per_request is not None:
-        evidence["blocked_ms_per_request"] = round(blocking.ms_per_request, 2)
-    return evidence
 
 
 def _at_line(site: BlockingSite) -> str:

@@ -11,11 +11,7 @@ from dataclasses import dataclass
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.needs import Needs
-from perfaudit.analysis.rules.n_plus_one_queries import (
-    profiled_request_s,
-    short_sql,
-    statement_location,
-)
+from perfaudit.analysis.statements import profiled_request_s, short_sql, statement_location
 from perfaudit.model import CodeLocation, StatementShape
 
 # (severity, minimum share of route time, minimum ms per request)

@@ -9,13 +9,12 @@ from collections.abc import Iterator
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.needs import Needs
-from perfaudit.analysis.paths import display_function, display_path
-from perfaudit.model import CodeLocation, StatementShape
+from perfaudit.analysis.statements import profiled_request_s, short_sql, statement_location
+from perfaudit.model import StatementShape
 
 MIN_PER_REQUEST = 10
 # (severity, minimum share of route time, minimum ms per request)
 GRADES = ((Severity.HIGH, 0.3, 1.0), (Severity.MEDIUM, 0.1, 0.3))
-SHOWN_SQL = 90
 _SELECT = re.compile(r"\s*(?:SELECT|WITH)\b", re.IGNORECASE)
 _TABLE = re.compile(r"\bFROM\s+\"?(\w+)\"?", re.IGNORECASE)
 _KEY = re.compile(r"\bWHERE\s+(?:\"?\w+\"?\.)?\"?(\w+)\"?\s*==?\s*\?", re.IGNORECASE)
@@ -110,26 +109,6 @@ def _suggestion(statement: StatementShape, where: str, per_request: float) -> st
         f"have, run `SELECT … FROM {table} WHERE {key} IN (…)` once (or JOIN {table} into "
         "the query that lists the rows), and look each one up in a dict."
     )
-
-
-def profiled_request_s(view: RouteView) -> float:
-    """Mean request time in the profiled phase, the one the statements were recorded in."""
-    profile = view.profile
-    if profile is None or profile.requests == 0 or profile.request_time_s <= 0:
-        return 0.0
-    return profile.request_time_s / profile.requests
-
-
-def statement_location(ctx: AnalysisContext, statement: StatementShape) -> CodeLocation | None:
-    site = statement.callsite
-    if site is None:
-        return None
-    file = display_path(site.file, ctx.session.app_root)
-    return CodeLocation(file, site.line, display_function(site.function))
-
-
-def short_sql(shape: str) -> str:
-    return shape if len(shape) <= SHOWN_SQL else shape[: SHOWN_SQL - 1] + "…"
 
 
 RULE = NPlusOneQueries()

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from perfaudit.analysis.blocking import BlockingSite, significant_blocking
+from perfaudit.analysis.blocking_evidence import blocking_evidence, sampled_evidence
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.needs import SAMPLES_SUFFICE
-from perfaudit.analysis.rules.event_loop_blocked import blocking_evidence, sampled_evidence
 from perfaudit.analysis.sampling import loop_blocking
 from perfaudit.model import CodeLocation
 

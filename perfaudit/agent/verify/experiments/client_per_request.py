@@ -19,7 +19,7 @@ from typing import Any
 
 from perfaudit.agent.verify.base import Change, Refusal, Switch, Target
 from perfaudit.agent.verify.patching import function_at, rebound
-from perfaudit.analysis.rules.client_per_request import CONSTRUCTORS, Constructor
+from perfaudit.analysis.constructors import CONSTRUCTORS, Constructor
 
 CLOSERS = ("close", "aclose", "dispose")
 

@@ -1,0 +1,30 @@
+"""SQL statements as the rules show them: where they ran, how long a request took while they
+were recorded."""
+
+from __future__ import annotations
+
+from perfaudit.analysis.context import AnalysisContext, RouteView
+from perfaudit.analysis.paths import display_function, display_path
+from perfaudit.model import CodeLocation, StatementShape
+
+SHOWN_SQL = 90
+
+
+def profiled_request_s(view: RouteView) -> float:
+    """Mean request time in the profiled phase, the one the statements were recorded in."""
+    profile = view.profile
+    if profile is None or profile.requests == 0 or profile.request_time_s <= 0:
+        return 0.0
+    return profile.request_time_s / profile.requests
+
+
+def statement_location(ctx: AnalysisContext, statement: StatementShape) -> CodeLocation | None:
+    site = statement.callsite
+    if site is None:
+        return None
+    file = display_path(site.file, ctx.session.app_root)
+    return CodeLocation(file, site.line, display_function(site.function))
+
+
+def short_sql(shape: str) -> str:
+    return shape if len(shape) <= SHOWN_SQL else shape[: SHOWN_SQL - 1] + "…"
