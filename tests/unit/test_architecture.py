@@ -183,3 +183,14 @@ def test_rules_share_helpers_through_analysis_not_through_each_other() -> None:
     for path in modules("analysis/rules"):
         siblings = {n for n in perfaudit_imports(path) if n.startswith("perfaudit.analysis.rules.")}
         assert not siblings, f"{path.name} imports {siblings}: move the helper to analysis/"
+
+
+def test_every_experiment_tests_a_rule() -> None:
+    """An experiment is found by module name: its finding id must be a rule's."""
+    from perfaudit.agent.verify.experiments import all_experiments
+    from perfaudit.analysis.rules import all_rules
+
+    ids = {rule.id for rule in all_rules()}
+    experiments = all_experiments()
+    assert len(experiments) >= 7
+    assert {e.finding_id for e in experiments} <= ids

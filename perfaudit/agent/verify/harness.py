@@ -23,7 +23,7 @@ from perfaudit.agent.verify.base import (
     experiment_of,
     measured,
 )
-from perfaudit.agent.verify.experiments import EXPERIMENTS
+from perfaudit.agent.verify.experiments import all_experiments
 from perfaudit.agent.verify.recorder import Recorder
 from perfaudit.analysis.findings import Finding
 from perfaudit.analysis.report import build_report
@@ -57,9 +57,9 @@ class VerifyRun:
 async def run_experiments(
     run: VerifyRun,
     progress: Progress,
-    kinds: Sequence[ExperimentKind] = EXPERIMENTS,
+    kinds: Sequence[ExperimentKind] | None = None,
 ) -> list[Experiment]:
-    by_id = {kind.finding_id: kind for kind in kinds}
+    by_id = {kind.finding_id: kind for kind in kinds or all_experiments()}
     requests = {run.route_of(r): r for r in reversed(run.requests)}  # the first per route
     done: list[Experiment] = []
     for finding in build_report(run.session).findings:

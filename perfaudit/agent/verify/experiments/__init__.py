@@ -1,24 +1,19 @@
-"""One module per experiment, each named after the finding it tests."""
+"""One module per experiment, named after the finding it tests, defining `EXPERIMENT`: it is
+found by name (as the rules are), so adding an experiment touches no other file."""
 
 from __future__ import annotations
 
-from perfaudit.agent.verify.base import ExperimentKind
-from perfaudit.agent.verify.experiments import (
-    cacheable_call,
-    client_per_request,
-    default_event_loop,
-    event_loop_blocked,
-    missing_index,
-    per_request_setup,
-    threadpool_saturation,
-)
+import importlib
+import pkgutil
 
-EXPERIMENTS: tuple[ExperimentKind, ...] = (
-    cacheable_call.EXPERIMENT,
-    client_per_request.EXPERIMENT,
-    default_event_loop.EXPERIMENT,
-    event_loop_blocked.EXPERIMENT,
-    missing_index.EXPERIMENT,
-    per_request_setup.EXPERIMENT,
-    threadpool_saturation.EXPERIMENT,
-)
+from perfaudit.agent.verify.base import ExperimentKind
+
+
+def all_experiments() -> tuple[ExperimentKind, ...]:
+    found = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        experiment = getattr(module, "EXPERIMENT", None)
+        if experiment is not None:
+            found.append(experiment)
+    return tuple(found)
