@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,6 +139,8 @@ class InProcessDriver:
         self._on_progress = on_progress
         self._on_tick = on_tick
         self._active: tuple[_Phase, float] | None = None
+        # Numbers for {n}: one sequence over every phase, so no two requests share one.
+        self._numbers = itertools.count(1)
 
     async def run(
         self,
@@ -176,6 +179,7 @@ class InProcessDriver:
 
     async def time_request(self, request: RequestSpec) -> float:
         """One request outside any phase (a probe); its latency whatever it answers."""
+        request = request.instance(next(self._numbers)) if request.varies else request
         scope = self._scope_template(request)
         if self.state is not None:
             scope["state"] = self.state.copy()
@@ -195,7 +199,7 @@ class InProcessDriver:
     def _spawn(
         self, phase: _Phase, scope: dict[str, Any], request: RequestSpec
     ) -> asyncio.Task[None]:
-        return asyncio.get_running_loop().create_task(self._worker(phase, scope, request.body))
+        return asyncio.get_running_loop().create_task(self._worker(phase, scope, request))
 
     def _supervise(
         self, phase: _Phase, scope: dict[str, Any], request: RequestSpec
@@ -222,12 +226,15 @@ class InProcessDriver:
             replacements.add(self._spawn(phase, scope, request))
         return replacements
 
-    async def _worker(self, phase: _Phase, template: dict[str, Any], body: bytes) -> None:
+    async def _worker(self, phase: _Phase, template: dict[str, Any], request: RequestSpec) -> None:
         me = asyncio.current_task()
         assert me is not None
-        app, state = self._app, self.state
+        app, state, body, varies = self._app, self.state, request.body, request.varies
         last_yield = issued = perf_counter()
         while phase.claim():
+            if varies:  # this request's own path, headers and body ({n}, a data file's row)
+                sent = request.instance(next(self._numbers))
+                template, body = self._scope_template(sent), sent.body
             scope = template.copy()
             scope["headers"] = list(template["headers"])
             if state is not None:

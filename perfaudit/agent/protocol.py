@@ -62,6 +62,7 @@ def _spec_to_json(spec: RequestSpec) -> dict[str, Any]:
         "query": spec.query,
         "headers": [list(pair) for pair in spec.headers],
         "body": base64.b64encode(spec.body).decode(),
+        "rows": [base64.b64encode(row).decode() for row in spec.rows],
     }
 
 
@@ -72,6 +73,7 @@ def _spec_from_json(data: dict[str, Any]) -> RequestSpec:
         query=data["query"],
         headers=tuple((name, value) for name, value in data["headers"]),
         body=base64.b64decode(data["body"]),
+        rows=tuple(base64.b64decode(row) for row in data["rows"]),
     )
 
 

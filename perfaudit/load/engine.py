@@ -375,7 +375,7 @@ async def _open_transport(plan: LoadPlan) -> AsyncIterator[Callable[[], Send]]:
         async with _open_session(plan) as session:
             yield lambda: _aiohttp_sender(session, plan)
         return
-    client = rawhttp.RawClient(plan.targets, plan.timeout_s)
+    client = rawhttp.RawClient(plan.targets, plan.timeout_s, plan.numbers())
     try:
         yield lambda: client.connection().send
     finally:
@@ -383,11 +383,15 @@ async def _open_transport(plan: LoadPlan) -> AsyncIterator[Callable[[], Send]]:
 
 
 def _aiohttp_sender(session: aiohttp.ClientSession, plan: LoadPlan) -> Send:
-    requests = [(t.method, t.url, t.headers or None, t.body or None) for t in plan.targets]
+    numbers = plan.numbers()
 
     async def send(index: int) -> tuple[int, str]:
-        method, url, headers, body = requests[index]
-        async with session.request(method, url, headers=headers, data=body) as response:
+        target = plan.targets[index]
+        target = target.instance(next(numbers)) if target.varies else target
+        method, url, headers, body = target.method, target.url, target.headers, target.body
+        async with session.request(
+            method, url, headers=headers or None, data=body or None
+        ) as response:
             await response.read()
         return response.status, response.reason or ""
 

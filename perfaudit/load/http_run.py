@@ -75,6 +75,12 @@ class LoadOptions:
             raise UsageError("--processes must be at least 1.", remedy="Pass 0 for one per core.")
         if self.locust.master and self.engine != "locust":
             raise UsageError("--master needs --engine locust.", remedy="Add --engine locust.")
+        if self.engine == "locust" and any(target.varies for target in plan.targets):
+            raise UsageError(
+                "--engine locust does not fill in request variables ({n}, {uuid}, {random}) "
+                "or send a data file's rows.",
+                remedy="Use the builtin engine (drop --engine locust) for varying requests.",
+            )
 
 
 def run_load(options: LoadOptions, *, progress: Progress | None = None) -> Session:

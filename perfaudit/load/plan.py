@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from perfaudit.errors import UsageError
+from perfaudit.load.variables import has_variables, render, render_bytes
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -21,10 +22,29 @@ class RequestSpec:
     query: str = ""
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
+    # Bodies from a data file, one per request in turn (`body` is the first).
+    rows: tuple[bytes, ...] = ()
 
     @property
     def url(self) -> str:
         return f"{self.path}?{self.query}" if self.query else self.path
+
+    @property
+    def varies(self) -> bool:
+        """Whether requests differ: variables ({n}, {uuid}, {random}) or data-file rows."""
+        values = (value for _, value in self.headers)
+        return bool(self.rows) or has_variables(self.path, self.query, self.body, *values)
+
+    def instance(self, n: int) -> RequestSpec:
+        """The request as sent the n-th time (n from 1): its row, its variables filled in."""
+        body = self.rows[(n - 1) % len(self.rows)] if self.rows else self.body
+        return RequestSpec(
+            self.method,
+            render(self.path, n),
+            render(self.query, n),
+            tuple((name, render(value, n)) for name, value in self.headers),
+            render_bytes(body, n),
+        )
 
     def __str__(self) -> str:
         return f"{self.method} {self.url}"
@@ -34,6 +54,7 @@ class RequestSpec:
 class Body:
     content: bytes
     content_type: str
+    rows: tuple[bytes, ...] = ()  # a data file's bodies, one per request in turn
 
 
 def build_requests(
@@ -62,21 +83,37 @@ def read_body(data: str | None, form: Sequence[str]) -> Body | None:
             "-d and --form were both given.", remedy="Send a JSON body or a form, not both."
         )
     if form:
-        return Body(
-            urlencode([_parse_form_field(f) for f in form]).encode(),
-            "application/x-www-form-urlencoded",
-        )
+        # Braces kept as they are, so that {n}, {uuid} and {random} can be filled in later.
+        fields = [_parse_form_field(f) for f in form]
+        return Body(urlencode(fields, safe="{}").encode(), "application/x-www-form-urlencoded")
     if data is None:
         return None
+    if data.endswith(".jsonl") and data.startswith("@"):
+        return _rows(data[1:])
     text = _read_data_file(data[1:]) if data.startswith("@") else data
+    _check_json(text, "The -d body")
+    return Body(text.encode(), "application/json")
+
+
+def _rows(name: str) -> Body:
+    """A JSON Lines file: one request body per line, sent in turn."""
+    lines = [line for line in _read_data_file(name).splitlines() if line.strip()]
+    if not lines:
+        raise UsageError(f"The body file {name} has no line.", remedy="One JSON body per line.")
+    for number, line in enumerate(lines, 1):
+        _check_json(line, f"Line {number} of {name}")
+    rows = tuple(line.encode() for line in lines)
+    return Body(rows[0], "application/json", rows)
+
+
+def _check_json(text: str, what: str) -> None:
     try:
-        json.loads(text)
+        json.loads(render(text, 1))  # as sent: `{"id": {n}}` is JSON once filled in
     except json.JSONDecodeError as exc:
         raise UsageError(
-            f"The -d body is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
+            f"{what} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}).",
             remedy='Quote it for your shell, e.g. -d \'{"sku": "A1"}\', or pass @file.json.',
         ) from None
-    return Body(text.encode(), "application/json")
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -93,7 +130,7 @@ def _spec(
         return RequestSpec(method, path, query, headers)
     if not any(name.lower() == "content-type" for name, _ in headers):
         headers = (*headers, ("content-type", body.content_type))
-    return RequestSpec(method, path, query, headers, body.content)
+    return RequestSpec(method, path, query, headers, body.content, body.rows)
 
 
 def _parse_route(text: str, default_method: str) -> tuple[str, str, str]:

@@ -94,8 +94,10 @@ def split_plan(plan: LoadPlan) -> tuple[LoadPlan, ...]:
             rate=None if plan.rate is None else plan.rate * c / plan.connections,
             requests=r,
             processes=1,
+            first_number=plan.first_number + i * plan.number_step,
+            number_step=plan.number_step * count,
         )
-        for c, r in zip(connections, requests, strict=True)
+        for i, (c, r) in enumerate(zip(connections, requests, strict=True))
     )
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import itertools
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import cast
 from urllib.parse import quote, urlsplit
 
@@ -249,8 +250,13 @@ class RawClient:
     timer sweeps the connections for reads past `timeout_s` (at most a tick late): far
     cheaper than a timer per request, which costs a third of a request's CPU."""
 
-    def __init__(self, targets: Sequence[Target], timeout_s: float) -> None:
+    def __init__(
+        self, targets: Sequence[Target], timeout_s: float, numbers: Iterator[int] | None = None
+    ) -> None:
         self.requests = [serialise(target) for target in targets]
+        # Targets whose requests differ ({n}, a data file): serialised anew for each send.
+        self.varying = [target if target.varies else None for target in targets]
+        self.numbers = numbers or itertools.count(1)
         self.heads = [target.method.upper() == "HEAD" for target in targets]
         self.idempotent = [target.method.upper() in IDEMPOTENT for target in targets]
         origins = [origin(target.url) for target in targets]
@@ -261,6 +267,12 @@ class RawClient:
         self.timeout_s = timeout_s
         self.tick_s = max(0.005, min(0.05, timeout_s / 10))
         self.timer: asyncio.TimerHandle | None = None
+
+    def payload(self, index: int) -> bytes:
+        varying = self.varying[index]
+        if varying is None:
+            return self.requests[index]
+        return serialise(varying.instance(next(self.numbers)))
 
     def connection(self) -> Connection:
         if self.timer is None:
@@ -329,7 +341,7 @@ class Connection:
             waiter = protocol.expect(client.heads[index])
             protocol.deadline = started + client.timeout_s
             assert protocol.transport is not None
-            protocol.transport.write(client.requests[index])
+            protocol.transport.write(client.payload(index))
             return await waiter
         except BaseException:  # timed out, cancelled or failed: the socket's state is unknown
             protocol.close()

@@ -10,8 +10,12 @@ correction for coordinated omission), with the uncorrected figure kept beside it
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
+
+from perfaudit.load.variables import has_variables, render, render_bytes
 
 LoadModel = Literal["closed", "open"]
 
@@ -23,9 +27,22 @@ class Target:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     weight: float = 1.0  # share of requests, relative to the other targets'
+    rows: tuple[bytes, ...] = ()  # bodies from a data file, one per request in turn
 
     def __str__(self) -> str:
         return f"{self.method} {self.url}"
+
+    @property
+    def varies(self) -> bool:
+        """Whether requests differ: variables ({n}, {uuid}, {random}) or data-file rows."""
+        values = (value for _, value in self.headers)
+        return bool(self.rows) or has_variables(self.url, self.body, *values)
+
+    def instance(self, n: int) -> Target:
+        """The request as sent the n-th time: its row, its variables filled in."""
+        body = self.rows[(n - 1) % len(self.rows)] if self.rows else self.body
+        headers = tuple((name, render(value, n)) for name, value in self.headers)
+        return Target(render(self.url, n), self.method, headers, render_bytes(body, n))
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +54,13 @@ class LoadPlan:
     requests: int | None = None  # …or after this many requests, whichever comes first
     timeout_s: float = 10.0  # per request
     processes: int = 1  # engine processes; each takes a share of connections and rate
+    # The numbers {n} takes in this plan's requests: first, first + step, … (each engine
+    # process of a run gets its own, so that no two requests share one).
+    first_number: int = 1
+    number_step: int = 1
+
+    def numbers(self) -> Iterator[int]:
+        return itertools.count(self.first_number, self.number_step)
 
     @property
     def model(self) -> LoadModel:

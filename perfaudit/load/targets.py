@@ -39,13 +39,13 @@ def build_targets(
         )
     targets = []
     for i, (target_method, url) in enumerate(parsed):
-        target_headers, content = pairs, b""
+        target_headers, content, rows = pairs, b"", tuple[bytes, ...]()
         if body is not None and target_method in BODY_METHODS:
-            content = body.content
+            content, rows = body.content, body.rows
             if not any(name.lower() == "content-type" for name, _ in pairs):
                 target_headers = (*pairs, ("content-type", body.content_type))
         weight = float(weights[i]) if weights else 1.0
-        targets.append(Target(url, target_method, target_headers, content, weight))
+        targets.append(Target(url, target_method, target_headers, content, weight, rows))
     return tuple(targets)
 
 

@@ -104,6 +104,7 @@ def test_options_cross_the_pipe_unchanged() -> None:
         request_specs=(
             RequestSpec("POST", "/orders", "x=1", (("X-Tenant", "日本"),), b'{"sku": "\xff"}'),
             RequestSpec("GET", "/health"),
+            RequestSpec("POST", "/rows", body=b'{"a": 1}', rows=(b'{"a": 1}', b'{"a": 2}')),
         ),
     )
     line = protocol.encode({"options": protocol.options_to_json(options)})
