@@ -326,3 +326,23 @@ def test_new_threads_are_traced() -> None:
 
 def test_stop_without_start_gives_nothing() -> None:
     assert CallTracer(Path(".")).stop(1) is None
+
+
+def test_a_new_function_is_classified_outside_any_exception_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Code the classification sets off (a finaliser the GC runs) must not find our
+    lookup's KeyError as the exception being handled: the app's own tracebacks would
+    show perfaudit's frame, chained ("During handling of the above exception…")."""
+    tracer = CallTracer(Path("."))
+    handled: list[BaseException | None] = []
+    classify = tracer._classify
+
+    def spy(code: Any) -> Any:
+        handled.append(sys.exc_info()[1])
+        return classify(code)
+
+    monkeypatch.setattr(tracer, "_classify", spy)
+    tracer._profile(sys._getframe(), "call", None)
+
+    assert handled == [None]

@@ -63,6 +63,7 @@ CONTEXT_CLASSES = frozenset(
 NOT_CALLS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR | inspect.CO_ITERABLE_COROUTINE
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 _CUT = 32  # items of a container kept in its fingerprint
+_UNSEEN: Any = object()  # a code object not classified yet
 
 
 class _Opaque(Exception):
@@ -243,9 +244,10 @@ class CallTracer:
         if event != "call" and event != "return":  # noqa: PLR1714 - cheaper than `in`
             return
         code = frame.f_code
-        try:
-            function = self._functions[code]
-        except KeyError:
+        function = self._functions.get(code, _UNSEEN)
+        if function is _UNSEEN:
+            # Not inside `except KeyError`: whatever runs meanwhile (a finaliser the GC
+            # calls) would show the app's traceback chained to our KeyError.
             function = self._classify(code)
         if function is None:
             return
