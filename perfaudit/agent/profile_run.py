@@ -39,6 +39,7 @@ from perfaudit.model import (
     INTERRUPTED,
     ErrorSample,
     Experiment,
+    RouteDeclaration,
     RouteEvidence,
     RouteKey,
     RouteMeasurement,
@@ -160,6 +161,7 @@ class _AuditRun:
     evidence: list[RouteEvidence] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     experiments: list[Experiment] = field(default_factory=list)
+    declarations: dict[RouteKey, RouteDeclaration] = field(default_factory=dict)
     current: tuple[RequestSpec, RouteKey] | None = None
     stage = ""  # "warm-up" | "measure" | "profile" | "probe" | "verify": what runs now
     driver: InProcessDriver | None = None
@@ -194,6 +196,7 @@ class _AuditRun:
             interrupted=stopped_early == INTERRUPTED,
             notes=tuple(self.notes),
             experiments=tuple(self.experiments),
+            declarations=tuple(self.declarations.values()),
         )
 
     def drive(self, requests: list[RequestSpec]) -> str:
@@ -245,6 +248,7 @@ class _AuditRun:
     async def _audit_route(
         self, driver: InProcessDriver, request: RequestSpec, route: RouteKey
     ) -> None:
+        self._declare(request, route)
         phase = await self._measure(driver, request, route)
         self._add_measurement(_measurement(route, request, phase, self.options.concurrency))
         self.stage = "profile"
@@ -361,6 +365,19 @@ class _AuditRun:
                 'perfaudit profile main:app /items/42 "POST /orders".',
             )
         return [RequestSpec("GET", route.template) for route in chosen]
+
+    def _declare(self, request: RequestSpec, route: RouteKey) -> None:
+        info = self.table.route_for(request.method, request.path)
+        if info is None or route in self.declarations:
+            return
+        self.declarations[route] = RouteDeclaration(
+            route=route,
+            endpoint=info.endpoint_location,
+            endpoint_async=info.endpoint_async,
+            response_model=info.response_model,
+            uses_threadpool=info.uses_threadpool,
+            after_response=info.after_response,
+        )
 
     def _add_measurement(self, new: RouteMeasurement) -> None:
         """Requests under one template (/orders/1, /orders/999) are one route."""

@@ -103,6 +103,8 @@ def table_from_json(data: dict[str, Any]) -> RouteTable:
                 endpoint_location=from_jsonable(CodeLocation, location) if location else None,
                 endpoint_async=item["endpoint_async"],
                 uses_threadpool=item["uses_threadpool"],
+                response_model=item["response_model"],
+                after_response=tuple(item["after_response"]),
             )
         )
     return RouteTable(routes=tuple(routes), opaque_mounts=tuple(data["opaque_mounts"]))

@@ -15,6 +15,7 @@ DOCS_PATHS = frozenset({"/openapi.json", "/docs", "/docs/oauth2-redirect", "/red
 # FastAPI defines its docs endpoints inside FastAPI.setup(), wherever docs_url points.
 DOCS_ENDPOINT_PREFIX = "FastAPI.setup.<locals>."
 _PARAM = re.compile(r"{([^}:]+)(?::[^}]+)?}")
+_QUALIFIED = re.compile(r"\b(?:[A-Za-z_]\w*\.)+([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,8 @@ class RouteInfo:
     # whether anything of the route runs on AnyIO's threadpool (a `def` endpoint or dependency).
     endpoint_async: bool | None = None
     uses_threadpool: bool = False
+    response_model: str = ""  # the declared response type; "" when none
+    after_response: tuple[str, ...] = ()  # "BackgroundTasks", yield dependencies' names
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +149,32 @@ def _route_info(entry: Any, template: str, recompile: bool) -> RouteInfo:
         endpoint_location=_location(endpoint),
         endpoint_async=endpoint_async,
         uses_threadpool=endpoint_async is False or sync_deps,
+        response_model=_type_name(getattr(entry, "response_model", None)),
+        after_response=_after_response(dependant),
     )
+
+
+def _type_name(declared: Any) -> str:
+    """`list[app.models.Note]` → "list[Note]"; None → ""."""
+    if declared is None:
+        return ""
+    text = getattr(declared, "__name__", None) if not getattr(declared, "__args__", None) else None
+    return text or _QUALIFIED.sub(r"\1", str(declared).replace("typing.", ""))
+
+
+def _after_response(dependant: Any) -> tuple[str, ...]:
+    """What FastAPI runs once the response is sent: BackgroundTasks, and the code after
+    the `yield` of each yield dependency (a DB session's close)."""
+    if dependant is None:
+        return ()
+    found = []
+    if getattr(dependant, "background_tasks_param_name", None):
+        found.append("BackgroundTasks")
+    for dep in list(_walk_dependants(dependant))[1:]:
+        call = inspect.unwrap(dep.call) if dep.call else None
+        if inspect.isgeneratorfunction(call) or inspect.isasyncgenfunction(call):
+            found.append(getattr(call, "__name__", "a dependency"))
+    return tuple(dict.fromkeys(found))
 
 
 def _is_async(func: Any) -> bool | None:

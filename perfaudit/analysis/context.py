@@ -13,6 +13,7 @@ from perfaudit.model import (
     CodeLocation,
     FunctionId,
     FunctionStats,
+    RouteDeclaration,
     RouteEvidence,
     RouteKey,
     RouteMeasurement,
@@ -43,6 +44,15 @@ class RouteView:
     profile: RouteProfile | None
     probe: RouteProbe | None = None
     evidence: RouteEvidence | None = None
+    declaration: RouteDeclaration | None = None
+
+    @property
+    def endpoint_async(self) -> bool | None:
+        """`async def` (True), `def` (False), or unknown (None): the route table's, else the
+        probe's."""
+        if self.declaration is not None:
+            return self.declaration.endpoint_async
+        return self.probe.endpoint_async if self.probe else None
 
     @cached_property
     def latency(self) -> LatencySummary | None:
@@ -78,10 +88,16 @@ class AnalysisContext:
         profiles = {p.route: p for p in session.profiles}
         probes = {p.route: p for p in session.probes}
         evidence = {e.route: e for e in session.evidence}
+        declared = {d.route: d for d in session.declarations}
         keys = list(dict.fromkeys([*measurements, *profiles, *probes, *evidence]))
         self.routes = [
             RouteView(
-                key, measurements.get(key), profiles.get(key), probes.get(key), evidence.get(key)
+                key,
+                measurements.get(key),
+                profiles.get(key),
+                probes.get(key),
+                evidence.get(key),
+                declared.get(key),
             )
             for key in keys
         ]

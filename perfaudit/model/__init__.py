@@ -30,6 +30,7 @@ from perfaudit.model.profile import (
 from perfaudit.model.requests import (
     CodeLocation,
     ErrorSample,
+    RouteDeclaration,
     RouteKey,
     RouteMeasurement,
     RunSettings,
@@ -65,6 +66,7 @@ __all__ = [
     "MiddlewareEvidence",
     "MiddlewareLayer",
     "ProcessSamples",
+    "RouteDeclaration",
     "RouteEvidence",
     "RouteKey",
     "RouteMeasurement",

@@ -36,6 +36,21 @@ class CodeLocation:
 
 
 @dataclass(frozen=True, slots=True)
+class RouteDeclaration:
+    """How the app declares a driven route, from its route table: the facts advice must fit
+    (no "make it `def`" for a `def` route, no "declare a type" where one is declared)."""
+
+    route: RouteKey
+    endpoint: CodeLocation | None
+    endpoint_async: bool | None  # None: no Python function to inspect
+    response_model: str = ""  # the declared response type (response_model or -> T); "" none
+    uses_threadpool: bool = False  # a `def` endpoint or dependency
+    # What runs after the response is sent: "BackgroundTasks", and the yield dependencies
+    # whose teardown (after their `yield`) runs then, e.g. "get_db".
+    after_response: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorSample:
     """One failed request, kept as an example of its kind."""
 

@@ -13,7 +13,12 @@ from perfaudit.model.experiments import Experiment
 from perfaudit.model.load import LoadSummary
 from perfaudit.model.probes import RouteProbe
 from perfaudit.model.profile import RouteProfile
-from perfaudit.model.requests import RouteMeasurement, RunSettings, SkippedRoute
+from perfaudit.model.requests import (
+    RouteDeclaration,
+    RouteMeasurement,
+    RunSettings,
+    SkippedRoute,
+)
 from perfaudit.model.samples import SamplingRun
 
 # `stopped_early` of a run the user stopped (Ctrl-C); `Session.interrupted` says it typed.
@@ -76,6 +81,8 @@ class Session:
     experiments: tuple[Experiment, ...] = ()
     # The user stopped the run (Ctrl-C): the commands exit 130 with the partial report.
     interrupted: bool = False
+    # In-process runs: how the app declares each driven route (its route table).
+    declarations: tuple[RouteDeclaration, ...] = ()
 
     def to_json(self) -> str:
         document = {"format": SESSION_FORMAT, "version": SESSION_VERSION, **to_jsonable(self)}

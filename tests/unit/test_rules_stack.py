@@ -38,6 +38,7 @@ from perfaudit.model import (
     FunctionStats,
     MiddlewareEvidence,
     MiddlewareLayer,
+    RouteDeclaration,
     RouteEvidence,
     RouteKey,
     Session,
@@ -170,6 +171,38 @@ def test_slow_serialization_with_a_declared_type_counts_pydantic_once_and_advise
     assert "paginate" in finding.suggestion
     assert "response_model" not in finding.suggestion
     assert finding.confidence < 0.8
+
+
+def declared(s: Session, route: RouteKey, response_model: str, pydantic: str = "2.9.2") -> Session:
+    """The session with the route table's declaration and pydantic's version."""
+    environment = dataclasses.replace(
+        s.environment, packages={**s.environment.packages, "pydantic": pydantic}
+    )
+    declaration = RouteDeclaration(route, None, endpoint_async=False, response_model=response_model)
+    return dataclasses.replace(s, environment=environment, declarations=(declaration,))
+
+
+def test_slow_serialization_believes_the_route_table_over_the_encoder_share() -> None:
+    """FastAPI before 0.100 runs jsonable_encoder over a declared response_model too: the
+    profile looks untyped, but the route declares its type."""
+    s = declared(profiled(FEED, untyped()), FEED, "List[NoteDB]")
+
+    [finding] = findings(SLOW_SERIALIZATION, s)
+
+    assert "no declared type" not in finding.suggestion
+    assert "`List[NoteDB]`" in finding.suggestion
+    assert finding.evidence["response_model"] == "List[NoteDB]"
+
+
+def test_slow_serialization_on_pydantic_v1_does_not_promise_rust() -> None:
+    s = declared(profiled(FEED, untyped()), FEED, "List[NoteDB]", pydantic="1.10.27")
+
+    [finding] = findings(SLOW_SERIALIZATION, s)
+
+    assert "pydantic v1" in finding.suggestion
+    assert "cannot move this to Rust" in finding.suggestion
+    assert "pydantic v2" in finding.suggestion and "paginate" in finding.suggestion
+    assert finding.evidence["pydantic"] == "1.10.27"
 
 
 @pytest.mark.parametrize(
