@@ -54,6 +54,8 @@ class FunctionStats:
     self_s: float
     cumulative_s: float
     callers: tuple[CallerStats, ...] = ()
+    # The app's functions: "name: Annotation" of each parameter, from the source.
+    params: tuple[str, ...] = ()
 
     def merged_with(self, other: FunctionStats) -> FunctionStats:
         """The same function's records from two profiles (two threads, two routes), summed."""
@@ -69,6 +71,7 @@ class FunctionStats:
             self.self_s + other.self_s,
             self.cumulative_s + other.cumulative_s,
             tuple(edges.values()),
+            self.params or other.params,
         )
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from unit_builders import (
     QUOTE,
@@ -22,7 +24,14 @@ from perfaudit.analysis.rules import all_rules
 from perfaudit.analysis.rules.cpu_hotspot import RULE as CPU_HOTSPOT
 from perfaudit.analysis.rules.measurement_quality import RULE as MEASUREMENT_QUALITY
 from perfaudit.analysis.rules.route_errors import RULE as ROUTE_ERRORS
-from perfaudit.model import CodeLocation, ErrorSample, FunctionId, RouteKey, Session
+from perfaudit.model import (
+    CodeLocation,
+    ErrorSample,
+    FunctionId,
+    RouteDeclaration,
+    RouteKey,
+    Session,
+)
 
 
 def findings(rule: object, s: Session) -> list[Finding]:
@@ -369,3 +378,68 @@ def test_severity_parse_rejects_unknown_names() -> None:
 def test_severity_label_and_order() -> None:
     assert Severity.CRITICAL.label == "critical"
     assert Severity.INFO < Severity.LOW < Severity.MEDIUM < Severity.HIGH < Severity.CRITICAL
+
+
+def with_params(s: Session, name: str, params: tuple[str, ...]) -> Session:
+    """The session with `params` recorded for the app function `name` (from its source)."""
+    profiles = tuple(
+        dataclasses.replace(
+            p,
+            functions=tuple(
+                dataclasses.replace(f, params=params) if f.function.name == name else f
+                for f in p.functions
+            ),
+        )
+        for p in s.profiles
+    )
+    return dataclasses.replace(s, profiles=profiles)
+
+
+@pytest.mark.parametrize("param", ["db_session: Session", "session: SessionDep", "db"])
+def test_cpu_hotspot_never_suggests_caching_a_function_that_takes_a_db_session(
+    param: str,
+) -> None:
+    s = with_params(hotspot_session(app_self_s=0.7), "tariff_table", (param, "limit: int"))
+
+    [finding] = findings(CPU_HOTSPOT, s)
+
+    assert "lru_cache" not in finding.suggestion
+    assert f"Do not cache tariff_table(): it takes `{param}`" in finding.suggestion
+    assert "paginate" in finding.suggestion
+    assert finding.evidence["takes"] == param
+
+
+def test_cpu_hotspot_may_suggest_caching_a_function_of_plain_values() -> None:
+    s = with_params(hotspot_session(app_self_s=0.7), "tariff_table", ("sku: str", "qty: int"))
+
+    [finding] = findings(CPU_HOTSPOT, s)
+
+    assert "lru_cache" in finding.suggestion
+
+
+def kdf_session(endpoint_async: bool) -> Session:
+    login = app_fid("verify_password", module="app/core/security.py", line=29)
+    kdf = lib_fid("verify", module="pwdlib/hashers/argon2.py", line=40)
+    s = callee_session(login, kdf, "library")
+    route = s.measurements[0].route
+    return dataclasses.replace(
+        s, declarations=(RouteDeclaration(route, None, endpoint_async=endpoint_async),)
+    )
+
+
+def test_a_password_hash_on_a_def_route_is_not_told_to_become_def() -> None:
+    [finding] = findings(CPU_HOTSPOT, kdf_session(endpoint_async=False))
+
+    assert "slow on purpose" in finding.suggestion and "never cache" in finding.suggestion
+    assert "make the route `def`" not in finding.suggestion
+    assert "already runs in the threadpool" in finding.suggestion
+    # Nothing to remove: no promised gain, and at most low.
+    assert finding.estimated_gain is None
+    assert finding.severity is Severity.LOW
+
+
+def test_a_password_hash_on_an_async_route_is_moved_off_the_loop() -> None:
+    [finding] = findings(CPU_HOTSPOT, kdf_session(endpoint_async=True))
+
+    assert "make the route `def`" in finding.suggestion
+    assert finding.estimated_gain is None

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from perfaudit.agent.capture.signatures import parameters
 from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.model import CallerStats, FunctionId, FunctionStats
 
@@ -102,18 +103,22 @@ def merge_stats(profiles: list[cProfile.Profile]) -> RawStats:
 
 
 def to_function_stats(raw: RawStats, classifier: OwnerClassifier) -> tuple[FunctionStats, ...]:
-    return tuple(
-        FunctionStats(
-            function=FunctionId(*key),
-            owner=classifier.owner(key[0], key[2]),
-            calls=nc,
-            primitive_calls=cc,
-            self_s=tt,
-            cumulative_s=ct,
-            callers=tuple(_caller_stats(caller, edge) for caller, edge in callers.items()),
+    stats = []
+    for key, (cc, nc, tt, ct, callers) in raw.items():
+        owner = classifier.owner(key[0], key[2])
+        stats.append(
+            FunctionStats(
+                function=FunctionId(*key),
+                owner=owner,
+                calls=nc,
+                primitive_calls=cc,
+                self_s=tt,
+                cumulative_s=ct,
+                callers=tuple(_caller_stats(caller, edge) for caller, edge in callers.items()),
+                params=parameters(*key) if owner == "app" else (),
+            )
         )
-        for key, (cc, nc, tt, ct, callers) in raw.items()
-    )
+    return tuple(stats)
 
 
 def _caller_stats(caller: tuple[str, int, str], edge: Any) -> CallerStats:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from perfaudit.analysis.context import (
     AnalysisContext,
@@ -10,11 +11,13 @@ from perfaudit.analysis.context import (
     RouteView,
     waiting_by_app_function,
 )
-from perfaudit.analysis.findings import HOTSPOT_GRADES, Finding, Gain, grade
+from perfaudit.analysis.findings import HOTSPOT_GRADES, Finding, Gain, Severity, grade
 from perfaudit.analysis.groups import slow_by_design
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_function
+from perfaudit.analysis.per_request_state import per_request_state
 from perfaudit.analysis.sampling import PROFILER as SAMPLED
+from perfaudit.model import CodeLocation, FunctionStats
 
 
 class CpuHotspot:
@@ -71,52 +74,113 @@ class CpuHotspot:
             callee, callee_time = top.callees[0]
             evidence["top_callee"] = display_function(callee.function.name)
             evidence["top_callee_share"] = round(callee_time / view.profile.request_time_s, 4)
+        state = _per_request_state(view, top.function)
+        if state:
+            evidence["takes"] = state
+        by_design = bool(top.callees) and slow_by_design(top.callees[0][0].function)
+        gain = None if by_design else Gain(latency_ms=round(gain_ms, 3), share=round(share, 4))
+        facts = _Facts(name, location.line, calls_per_request, view.endpoint_async, state)
         return Finding(
             id=self.id,
-            severity=severity,
+            # Slow on purpose: nothing to remove, only to keep off the loop and budget.
+            severity=min(severity, Severity.LOW) if by_design else severity,
             title=f"{name}() takes {share:.0%} of {view.route} ({gain_ms:.1f} ms per request)",
             route=str(view.route),
             location=location,
             evidence=evidence,
-            suggestion=_suggestion(
-                top, name, location.line, calls_per_request, view.profile.request_time_s
-            ),
-            estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
+            suggestion=_suggestion(top, facts, view.profile.request_time_s),
+            estimated_gain=gain,
             impact=share,
             confidence=0.8,
         )
 
 
-def _suggestion(
-    top: Attribution, name: str, line: int, calls_per_request: float, total_s: float
-) -> str:
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """What the advice must fit: the function, and what the run knows of its route."""
+
+    name: str
+    line: int
+    calls_per_request: float
+    endpoint_async: bool | None  # the route's endpoint: `async def`, `def`, or unknown
+    state: str  # a parameter holding per-request state ("db: Session"), or ""
+
+
+def _per_request_state(view: RouteView, function: FunctionStats) -> str:
+    """A parameter of per-request state: from the source (the profile), or from the calls
+    phase, which saw the arguments' types."""
+    found = per_request_state(function.params)
+    calls = view.evidence.calls if view.evidence else None
+    if found is None and calls is not None:
+        record = next((r for r in calls.functions if _same(r.function, function)), None)
+        found = record.context_args[0] if record and record.context_args else None
+    return found or ""
+
+
+def _same(location: CodeLocation, function: FunctionStats) -> bool:
+    fid = function.function
+    return location.file == fid.file and location.function == fid.name
+
+
+def _suggestion(top: Attribution, facts: _Facts, total_s: float) -> str:
+    name, line = facts.name, facts.line
     if top.callees:
         callee, callee_time = top.callees[0]
         callee_name = display_function(callee.function.name)
         if slow_by_design(callee.function):
-            return (
-                f"{name}() spends its time in {callee_name}, which is slow on purpose (a password "
-                "hash or key derivation): never cache it. Keep it off the event loop: make the "
-                "route `def` or call it through `await anyio.to_thread.run_sync(...)`, and budget "
-                "its cost per login."
-            )
+            return _by_design(name, callee_name, facts.endpoint_async)
         if callee_time >= 0.6 * top.time_s:
+            repeat = (
+                ""
+                if facts.state
+                else ", cache its result if the inputs repeat (functools.lru_cache)"
+            )
             return (
                 f"Most of {name}()'s time is in {callee_name} ({callee_time / total_s:.0%} of the "
                 f"route), called from line {line} area: call it less often (once per request, or "
-                "once at startup in the lifespan), cache its result if the inputs repeat "
-                "(functools.lru_cache), or pass it less data."
+                f"once at startup in the lifespan){repeat}, or pass it less data."
+                + _not_cacheable(name, facts.state)
             )
-    if calls_per_request >= 2:
+    if facts.calls_per_request >= 2:
         return (
-            f"{name}() runs {calls_per_request:.0f} times per request: hoist the repeated work out "
-            "of the loop that calls it, or compute it once per request and reuse the result."
+            f"{name}() runs {facts.calls_per_request:.0f} times per request: hoist the repeated "
+            "work out of the loop that calls it, or compute it once per request and reuse the "
+            "result."
+        )
+    if facts.state:
+        return (
+            f"Make the work near line {line} cheaper: fetch fewer rows (paginate) and only the "
+            "columns the response needs, and convert each row once (not into a model and then "
+            "again into the response model)." + _not_cacheable(name, facts.state)
         )
     return (
         f"If {name}()'s result depends only on its arguments, cache it (functools.lru_cache; "
         "cachetools.TTLCache when the data changes; Redis when several workers must share it; "
         "invalidate when the source changes). If it can be computed once, build it in the "
         f"lifespan startup. Otherwise make the work near line {line} cheaper."
+    )
+
+
+def _not_cacheable(name: str, state: str) -> str:
+    if not state:
+        return ""
+    return f" Do not cache {name}(): it takes `{state}`, per-request state its result depends on."
+
+
+def _by_design(name: str, callee: str, endpoint_async: bool | None) -> str:
+    said = (
+        f"{name}() spends its time in {callee}, which is slow on purpose (a password hash or "
+        "key derivation): never cache it, and there is nothing to remove."
+    )
+    if endpoint_async is False:
+        return (
+            f"{said} The route is `def`, so it already runs in the threadpool and holds a "
+            "worker thread, not the event loop: budget its cost per login (rate-limit the "
+            "route; keep the hash's work factor at the recommended level, not above)."
+        )
+    return (
+        f"{said} Keep it off the event loop: make the route `def` or call it through "
+        "`await anyio.to_thread.run_sync(...)`, and budget its cost per login."
     )
 
 
