@@ -11,7 +11,7 @@ from perfaudit.analysis.measured import attach_measured
 from perfaudit.analysis.paths import display_path
 from perfaudit.analysis.rules import all_rules, not_run_from_samples
 from perfaudit.analysis.stats import LatencySummary
-from perfaudit.model import CodeLocation, ErrorSample, Session, SkippedRoute
+from perfaudit.model import CodeLocation, ErrorSample, RouteMeasurement, Session, SkippedRoute
 
 REPORT_SCHEMA_VERSION = 1
 HOTSPOTS_KEPT = 25
@@ -55,26 +55,44 @@ class Report:
     def worst_severity(self) -> Severity | None:
         return max((f.severity for f in self.findings), default=None)
 
+    @property
+    def nothing_measured(self) -> bool:
+        """Routes were driven and every request to every one of them failed."""
+        return bool(self.routes) and all(_all_failed(route) for route in self.routes)
+
+
+# What a route whose every request failed still reports: why it failed, and the run's notes.
+ABOUT_FAILURES = frozenset({"route-errors", "measurement-quality"})
+
 
 def build_report(session: Session) -> Report:
     ctx = AnalysisContext(session)
+    failed = {str(v.route) for v in ctx.routes if v.measurement and _all_failed(v.measurement)}
     findings: list[Finding] = []
     for rule in all_rules():
         findings.extend(rule.check(ctx))
+    # The timings and profile of failed requests describe the failure, not the route.
+    findings = [f for f in findings if f.route not in failed or f.id in ABOUT_FAILURES]
+    profiles = tuple(p for p in session.profiles if str(p.route) not in failed)
     return Report(
         session=session,
         routes=tuple(
             _summary(view, session.app_root) for view in ctx.routes if view.measurement is not None
         ),
-        hotspots=tuple(overall_hotspots(session.profiles, session.app_root)[:HOTSPOTS_KEPT]),
+        hotspots=tuple(overall_hotspots(profiles, session.app_root)[:HOTSPOTS_KEPT]),
         route_hotspots={
             str(p.route): tuple(route_hotspots(p, session.app_root)[:HOTSPOTS_KEPT])
-            for p in session.profiles
+            for p in profiles
         },
         findings=tuple(rank(attach_measured(drop_superseded(findings), session.experiments))),
         skipped=session.skipped,
         not_run=not_run_from_samples(session) if session.sampling else {},
     )
+
+
+def _all_failed(route: RouteMeasurement | RouteSummary) -> bool:
+    attempts = route.requests + route.timeouts if route.requests else route.timeouts
+    return route.errors > 0 and route.errors >= max(attempts, sum(route.status_counts.values()))
 
 
 def _displayed(sample: ErrorSample | None, app_root: str) -> ErrorSample | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from perfaudit.analysis.findings import Severity
 from perfaudit.analysis.report import Report, build_report
 from perfaudit.cli.console import make_console
-from perfaudit.errors import EXIT_FAILED_CHECK, EXIT_OK, UsageError
+from perfaudit.errors import EXIT_FAILED_CHECK, EXIT_OK, TargetError, UsageError
 from perfaudit.fileio import FileJob
 from perfaudit.model import Session
 
@@ -24,8 +24,14 @@ def parse_fail_on(text: str | None) -> Severity | None:
 
 
 def emit_report(
-    session: Session, *, exports: Exports | None = None, fail_on: Severity | None = None
+    session: Session,
+    *,
+    exports: Exports | None = None,
+    fail_on: Severity | None = None,
+    require_answers: bool = False,
 ) -> int:
+    """Analyse, write, print; the exit code. `require_answers`: a run in which every request
+    to every route failed measured nothing (exit 3, after the report that says why)."""
     from perfaudit.render.terminal import render_terminal
 
     report = build_report(session)
@@ -37,6 +43,12 @@ def emit_report(
         console.print(line, style="dim", markup=False)
     if failure is not None:
         raise failure
+    if require_answers and report.nothing_measured:
+        raise TargetError(
+            "Every request failed, so nothing about the app's performance was measured.",
+            remedy="Fix what the route-errors findings above name (a service not running, "
+            "credentials, the request's data), then run again.",
+        )
     worst = report.worst_severity
     if fail_on is not None and worst is not None and worst >= fail_on:
         return EXIT_FAILED_CHECK

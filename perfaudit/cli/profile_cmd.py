@@ -167,7 +167,7 @@ def profile(
         except AgentDied as died:  # the app's process crashed: report what it measured
             emit_report(died.session, exports=exports, fail_on=threshold)
             raise
-        code = emit_report(session, exports=exports, fail_on=threshold)
+        code = emit_report(session, exports=exports, fail_on=threshold, require_answers=True)
         return EXIT_INTERRUPTED if session.interrupted else code
 
     raise typer.Exit(guarded(run))

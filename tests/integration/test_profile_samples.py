@@ -126,8 +126,11 @@ def test_lifespan_state_reaches_requests_and_can_be_skipped(perfaudit):
     with_lifespan = perfaudit("profile", "sample_apps.pricing:app", "/products", *FAST)
     assert with_lifespan.route("GET /products")["errors"] == 0
     without = perfaudit("profile", "sample_apps.pricing:app", "/products", "--no-lifespan", *FAST)
-    assert without.code == 0
+    # Every request failed: the report says why, and nothing was measured (exit 3).
+    assert without.code == 3
+    assert "Every request failed" in without.stderr
     assert without.route("GET /products")["errors"] == 30
+    assert {f["id"] for f in without.report["findings"]} <= {"route-errors", "measurement-quality"}
     assert without.report["findings"][0]["id"] == "route-errors"
 
 

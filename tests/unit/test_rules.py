@@ -443,3 +443,57 @@ def test_a_password_hash_on_an_async_route_is_moved_off_the_loop() -> None:
 
     assert "make the route `def`" in finding.suggestion
     assert finding.estimated_gain is None
+
+
+def failing(route: RouteKey, sample: ErrorSample, failed: int = 20, of: int = 20) -> Session:
+    status = str(sample.status or 500)
+    counts = {status: failed, **({"200": of - failed} if of > failed else {})}
+    m = measurement(
+        route, durations_ms=[3.0] * of, errors=failed, status_counts=counts, error_sample=sample
+    )
+    return session(measurements=[m], profiles=[hotspot_session(app_self_s=0.7).profiles[0]])
+
+
+def test_a_route_whose_every_request_failed_reports_only_why() -> None:
+    """Its timings and profile describe the failure: no hotspot, no other finding."""
+    sample = ErrorSample(
+        "exception",
+        'OperationalError: connection to server at "127.0.0.1", port 5432 failed: '
+        "Connection refused",
+        500,
+    )
+    report = build_report(failing(QUOTE, sample))
+
+    assert {f.id for f in report.findings} <= {"route-errors", "measurement-quality"}
+    [errors] = [f for f in report.findings if f.id == "route-errors"]
+    assert "failed 20 of 20 requests: OperationalError: connection to server" in errors.title
+    assert "is the database (or the service it calls) running" in errors.suggestion
+    assert report.hotspots == ()
+    assert report.nothing_measured
+
+
+def test_a_route_that_failed_sometimes_keeps_its_findings() -> None:
+    sample = ErrorSample("exception", "KeyError: 'x'", 500)
+    report = build_report(failing(QUOTE, sample, failed=5, of=20))
+
+    assert "cpu-hotspot" in {f.id for f in report.findings}
+    assert not report.nothing_measured
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "failed", "advice"),
+    [
+        (429, 'HTTP 429: {"error":"Rate limit exceeded: 5 per 1 minute"}', 20, "rate-limited"),
+        (409, 'HTTP 409: {"detail":"conflict"}', 19, "{n} or {uuid}"),
+        (400, 'HTTP 400: {"detail":"REGISTER_USER_ALREADY_EXISTS"}', 19, "{n} or {uuid}"),
+    ],
+)
+def test_route_errors_explain_rate_limits_and_repeated_requests(
+    status: int, message: str, failed: int, advice: str
+) -> None:
+    sample = ErrorSample("http-status", message, status)
+
+    [finding] = findings(ROUTE_ERRORS, failing(QUOTE, sample, failed=failed))
+
+    assert advice in finding.suggestion
+    assert message.split(": ", 1)[1][:20] in finding.title

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext
@@ -17,7 +18,20 @@ ADVICE_BY_STATUS = {
     405: 'The route does not accept this method: name the right one, e.g. "POST /path".',
     422: "The request does not validate: give the parameters or body the route needs "
     "(query string, -d JSON, --form, -H).",
+    409: "The route refused a request it had already seen (a duplicate): make each request "
+    'differ with {n} or {uuid}, e.g. -d \'{"email": "u{n}@example.com"}\'.',
+    429: "The app rate-limited perfaudit's requests (HTTP 429, a limiter such as slowapi): "
+    "send fewer (-n, --warmup 0), or turn the limiter off for the run (a setting your app "
+    "reads); the latency of refused requests says nothing about the route.",
 }
+# An exception saying a service the app needs is not there.
+UNREACHABLE = re.compile(
+    r"connection refused|could not connect|connect call failed|name or service not known|"
+    r"no route to host|server closed the connection",
+    re.IGNORECASE,
+)
+# A refusal of a request that worked the first time: the same e-mail, name or key again.
+DUPLICATE = re.compile(r"already|exist|duplicate|unique|taken", re.IGNORECASE)
 
 
 class RouteErrors:
@@ -51,7 +65,7 @@ class RouteErrors:
         return Finding(
             id=self.id,
             severity=Severity.HIGH if rate >= 0.5 else Severity.MEDIUM,
-            title=f"{m.route} failed {m.errors} of {attempts} requests ({_what(sample)})",
+            title=f"{m.route} failed {m.errors} of {attempts} requests: {_what(sample)}",
             route=str(m.route),
             location=location,
             evidence={
@@ -69,11 +83,13 @@ class RouteErrors:
 
 
 def _what(sample: ErrorSample) -> str:
+    """The error's own words first: "OperationalError: connection … refused"."""
     if sample.kind == "timeout":
         return "timed out"
+    first_line = sample.message.strip().splitlines()[0] if sample.message.strip() else ""
     if sample.kind in ("exception", "transport"):
-        return sample.message.split(":", 1)[0]
-    return f"HTTP {sample.status}"
+        return first_line[:140] or "an exception"
+    return first_line[:140] or f"HTTP {sample.status}"
 
 
 def _advice(sample: ErrorSample, m: RouteMeasurement, location: CodeLocation | None) -> str:
@@ -83,6 +99,13 @@ def _advice(sample: ErrorSample, m: RouteMeasurement, location: CodeLocation | N
             f"The handler did not answer in time{where}: find what it waits for (a lock, a "
             "network call without a timeout, a blocking call in async code), or raise --timeout "
             "if it is just slow."
+        )
+    if sample.kind == "exception" and UNREACHABLE.search(sample.message):
+        return (
+            f"The handler could not reach a service it needs{where} "
+            f"({sample.message.splitlines()[0][:160]}): is the database (or the service it "
+            "calls) running, and reachable with the settings this run used? Start it and run "
+            "again: the timings of failed requests say nothing about the route."
         )
     if sample.kind == "exception":
         return f"The handler raised {sample.message}{where}: fix it (traceback in the JSON report)."
@@ -106,6 +129,9 @@ def _status_advice(sample: ErrorSample, m: RouteMeasurement) -> str:
             f"The handler answered {sample.message[:120]}: the thing it looks up does not "
             f"exist for {', '.join(m.urls)}. Profile with an id that exists."
         )
+    some_passed = m.errors < max(m.requests, 1)
+    if sample.status == 400 and (some_passed or DUPLICATE.search(sample.message)):
+        return ADVICE_BY_STATUS[409]
     if sample.status in ADVICE_BY_STATUS:
         return ADVICE_BY_STATUS[sample.status or 0]
     urls = ", ".join(m.urls)
