@@ -27,7 +27,13 @@ LIBRARY_KINDS = (
               "/httpx2/", "/httpcore/", "/httpcore2/", "/socket.py", "/ssl.py", "/botocore/")),
     ("subprocess", ("/subprocess.py",)),
     ("file", ("/pathlib.py", "/shutil.py", "/tempfile.py", "/gzip.py", "/zipfile")),
+    ("hash", ("/argon2/", "/pwdlib/", "/passlib/", "/bcrypt/", "/scrypt/")),
 )  # fmt: skip
+# The framework's own functions that serialise a response: when the loop is stuck in them,
+# slow-serialization explains it (FastAPI serialises on the loop even for `def` routes).
+SERIALIZERS = frozenset(
+    {"jsonable_encoder", "serialize_response", "_prepare_response_content", "render"}
+)
 # (kind, patterns in the names of built-ins the function called directly)
 BUILTIN_KINDS = (
     ("db", ("sqlite3", "psycopg", "_mysql")),
@@ -67,6 +73,10 @@ class BlockingSite:
     wall_s: float
     cpu_s: float
     samples: int
+    # "app": the app's own function. "library"/"framework": no frame of the app's was on
+    # the loop's stack; the site is the library's function that the framework called (a
+    # library's own `async def` endpoint, e.g. fastapi-users' login), or the framework's.
+    owner: str = "app"
 
     @property
     def cpu_share(self) -> float:
@@ -108,6 +118,8 @@ def stack_sites(
     groups: dict[tuple[str, str], list[tuple[SampledStack, int]]] = defaultdict(list)
     for stack in stacks:
         index = innermost_app_frame(stack.frames)
+        if index is None:
+            index = _library_entry(stack.frames)
         if index is not None:
             frame = stack.frames[index]
             groups[(frame.file, frame.function)].append((stack, index))
@@ -131,11 +143,13 @@ def _site(
     wall = sum(s.wall_s for s, _ in members)
     cpu = sum(s.cpu_s for s, _ in members)
     kind, call = _classify(
-        heaviest.frames[:index],
+        heaviest.frames[: index + (frame.owner != "app")],  # a library site names itself
         callees.get((frame.file, frame.function), []),
         code,
         cpu / wall if wall else 0.0,
     )
+    if frame.owner == "framework" and frame.function in SERIALIZERS:
+        kind, call = "serialize", _qualified(frame)
     return BlockingSite(
         function=frame.function,
         file=display_path(frame.file, app_root),
@@ -146,6 +160,7 @@ def _site(
         wall_s=wall,
         cpu_s=cpu,
         samples=sum(s.samples for s, _ in members),
+        owner=frame.owner,
     )
 
 
@@ -180,6 +195,20 @@ def innermost_app_frame(frames: tuple[StackFrame, ...]) -> int | None:
     the function around it, as the profile's attribution does."""
     return next(
         (i for i, f in enumerate(frames) if f.owner == "app" and f.function not in NESTED_CODE),
+        None,
+    )
+
+
+def _library_entry(frames: tuple[StackFrame, ...]) -> int | None:
+    """With no app frame on the loop's stack: the outermost library frame (what the
+    framework called: a library's own endpoint or dependency), else the framework
+    serialising the response (jsonable_encoder). The server's and framework's other
+    plumbing (uvicorn parsing, routing) is the loop being busy, not blocked by a route."""
+    libraries = [i for i, f in enumerate(frames) if f.owner == "library"]
+    if libraries:
+        return libraries[-1]
+    return next(
+        (i for i, f in enumerate(frames) if f.owner == "framework" and f.function in SERIALIZERS),
         None,
     )
 

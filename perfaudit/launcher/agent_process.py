@@ -25,27 +25,7 @@ from perfaudit.agent import protocol
 from perfaudit.launcher.interpreter import Interpreter
 
 PACKAGE = Path(perfaudit.__file__).resolve().parent
-MIN_PYTHON = (3, 10)
-EXIT_OLD_PYTHON = 97  # the bootstrap's own exit code: the interpreter is too old
-
-# `python -c` with perfaudit's package registered by its folder: putting the folder above
-# it on sys.path would also expose whatever else is installed beside perfaudit (typer,
-# rich, a different pydantic) to the app. Written for any Python 3, to fail clearly on 3.9.
-BOOTSTRAP = f"""
-import sys
-if sys.version_info < {MIN_PYTHON!r}:
-    sys.exit({EXIT_OLD_PYTHON})
-import importlib.util
-folder = sys.argv[2]
-spec = importlib.util.spec_from_file_location(
-    "perfaudit", folder + "/__init__.py", submodule_search_locations=[folder])
-package = importlib.util.module_from_spec(spec)
-sys.modules["perfaudit"] = package
-spec.loader.exec_module(package)
-del sys.argv[2], folder, spec, package
-from perfaudit.agent.main import main
-main()
-"""
+BOOTSTRAP = PACKAGE / "agent" / "bootstrap.py"
 
 EOF_EVENT: dict[str, Any] = {"event": "eof"}
 
@@ -57,7 +37,7 @@ class AgentProcess:
         read_end, write_end = os.pipe()
         try:
             self._process = subprocess.Popen(
-                [str(interpreter.path), "-c", BOOTSTRAP, str(write_end), str(PACKAGE)],
+                [str(interpreter.path), str(BOOTSTRAP), str(write_end)],
                 stdin=subprocess.PIPE,
                 pass_fds=(write_end,),
                 start_new_session=True,

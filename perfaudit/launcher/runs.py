@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from perfaudit.agent import protocol
+from perfaudit.agent.bootstrap import EXIT_OLD_PYTHON, MIN_PYTHON
 from perfaudit.agent.profile_run import ProfileOptions
 from perfaudit.agent.routes import RouteTable
 from perfaudit.errors import CaptureError, PerfauditError, TargetError, UsageError
-from perfaudit.launcher.agent_process import EXIT_OLD_PYTHON, MIN_PYTHON, AgentProcess
+from perfaudit.launcher.agent_process import AgentProcess
 from perfaudit.launcher.interpreter import Interpreter, find_interpreter
 from perfaudit.model import INTERRUPTED, Session
 from perfaudit.progress import NoProgress, Progress

@@ -286,10 +286,48 @@ def test_event_loop_blocked_is_medium_below_half_the_time() -> None:
     assert finding.severity is Severity.MEDIUM
 
 
-def test_event_loop_blocked_ignores_stacks_without_app_code() -> None:
+def test_event_loop_blocked_ignores_the_framework_s_plumbing() -> None:
     framework_only = stack(*FRAMEWORK_TAIL, wall_s=0.9, cpu_s=0.9)
 
     assert findings(EVENT_LOOP_BLOCKED, loop_session(framework_only)) == []
+
+
+# fastapi-users' login: its own `async def` endpoint verifies the password with Argon2
+# (pwdlib), synchronously; no frame of the app's is on the loop's stack meanwhile.
+LIBRARY_LOGIN = (
+    lib_frame("pwdlib/hashers/argon2.py", "verify", line=58),
+    lib_frame("pwdlib/_hash.py", "verify_and_update", line=100),
+    lib_frame("fastapi_users/manager.py", "authenticate", line=645),
+    lib_frame("fastapi_users/router/auth.py", "login", line=44),
+    *FRAMEWORK_TAIL,
+)
+
+
+def test_blocking_inside_a_library_names_the_library_call_and_its_endpoint() -> None:
+    s = loop_session(stack(*LIBRARY_LOGIN, wall_s=0.95, cpu_s=0.95))
+
+    [finding] = findings(EVENT_LOOP_BLOCKED, s)
+
+    assert finding.severity is Severity.HIGH
+    assert finding.location == CodeLocation("fastapi_users/router/auth.py", 44, "login")
+    assert "pwdlib._hash.verify_and_update in fastapi_users's login()" in finding.title
+    assert finding.evidence["kind"] == "hash"
+    assert finding.evidence["blocking_code_owner"] == "library"
+    assert "never cache" in finding.suggestion
+    assert "worker thread" in finding.suggestion
+    assert "perfaudit" not in finding.suggestion + str(finding.location)
+
+
+def test_the_framework_serialising_on_the_loop_is_left_to_slow_serialization() -> None:
+    encoding = (
+        lib_frame("fastapi/encoders.py", "jsonable_encoder", line=300, owner="framework"),
+        lib_frame("fastapi/encoders.py", "jsonable_encoder", line=280, owner="framework"),
+        lib_frame("fastapi/routing.py", "serialize_response", line=140, owner="framework"),
+        *FRAMEWORK_TAIL,
+    )
+    s = loop_session(stack(*encoding, wall_s=0.95, cpu_s=0.95))
+
+    assert findings(EVENT_LOOP_BLOCKED, s) == []
 
 
 def test_event_loop_blocked_groups_by_function() -> None:

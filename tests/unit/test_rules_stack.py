@@ -631,3 +631,22 @@ def test_default_event_loop_ranks_below_another_low_finding() -> None:
     [loop] = findings(DEFAULT_EVENT_LOOP, with_environment(session(), uvicorn="0.30"))
 
     assert rank([loop, other]) == [other, loop]
+
+
+def test_slow_serialization_says_when_it_held_the_event_loop() -> None:
+    from probe_builders import FRAMEWORK_TAIL, lib_frame, stack
+
+    encoding = stack(
+        lib_frame("fastapi/encoders.py", "jsonable_encoder", line=300, owner="framework"),
+        lib_frame("fastapi/routing.py", "serialize_response", line=140, owner="framework"),
+        *FRAMEWORK_TAIL,
+        wall_s=0.9,
+        cpu_s=0.9,
+    )
+    base = profiled(FEED, untyped())
+    s = dataclasses.replace(base, probes=(route_probe(FEED, stacks=[encoding]),))
+
+    [finding] = findings(SLOW_SERIALIZATION, s)
+
+    assert finding.evidence["loop_blocked_share"] == pytest.approx(0.9)
+    assert "the loop was stuck serialising 90% of the time" in finding.suggestion

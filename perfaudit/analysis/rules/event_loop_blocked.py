@@ -13,8 +13,9 @@ from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.sampling import SampledBlocking, loop_blocking
 from perfaudit.model import CodeLocation
 
-# Kinds another rule owns: the sync DB driver has its own finding and advice.
-OWNED_ELSEWHERE = frozenset({"db"})
+# Kinds another rule owns: the sync DB driver (sync-db-driver) and the framework
+# serialising the response on the loop (slow-serialization) have their own advice.
+OWNED_ELSEWHERE = frozenset({"db", "serialize"})
 
 FIXES = {
     "sleep": "replace `time.sleep(…)` with `await asyncio.sleep(…)`",
@@ -100,16 +101,24 @@ class EventLoopBlocked:
     def _finding(self, view: RouteView, blocking: Blocking) -> Finding:
         site, share, per_request_ms = blocking.site, blocking.share, blocking.ms_per_request
         evidence = blocking_evidence(view, site, share, per_request_ms)
+        if site.owner == "app":
+            title = f"{site.function}() blocks the event loop in {view.route} ({site.call})"
+            advice = f"At line {site.line} (`{site.code}`): {FIXES[site.kind]}."
+        else:
+            evidence["blocking_code_owner"] = site.owner
+            title = (
+                f"{site.call} in {_package(site)}'s {site.function}() blocks the event loop "
+                f"in {view.route}"
+            )
+            advice = _in_library(site)
         return Finding(
             id=self.id,
             severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
-            title=f"{site.function}() blocks the event loop in {view.route} "
-            f"({site.call}): {share:.0%} of the time under load",
+            title=f"{title}: {share:.0%} of the time under load",
             route=str(view.route),
             location=CodeLocation(site.file, site.line, site.function),
             evidence=evidence,
-            suggestion=f"{_what(site, per_request_ms)} At line {site.line} "
-            f"(`{site.code}`): {FIXES[site.kind]}.",
+            suggestion=f"{_what(site, per_request_ms)} {advice}",
             estimated_gain=Gain(latency_ms=round(per_request_ms, 3), share=round(share, 4)),
             impact=share,
             confidence=0.9,
@@ -121,6 +130,32 @@ class EventLoopBlocked:
 
 def _at_line(site: BlockingSite) -> str:
     return f"At line {site.line} (`{site.code}`)" if site.code else f"At line {site.line}"
+
+
+def _package(site: BlockingSite) -> str:
+    """fastapi_users/router/auth.py → fastapi_users."""
+    return site.file.split("/", 1)[0].removesuffix(".py")
+
+
+def _in_library(site: BlockingSite) -> str:
+    """Advice when the blocking call is inside a library's own `async def` (no frame of the
+    app's on the loop): nothing to change on a line of the app's, but a way around it."""
+    package = _package(site)
+    if site.kind == "hash":
+        return (
+            f"The password hash runs synchronously inside {package} ({site.call}, called from "
+            f"its `async def` {site.function}()): it is slow on purpose, so never cache it; "
+            "move it off the loop instead: give the library a password helper that hashes in "
+            "a worker thread (subclass it and `await anyio.to_thread.run_sync(...)` the hash "
+            "and the verification), or ask its maintainers to; until then, run more worker "
+            "processes so one login does not stall every other request."
+        )
+    return (
+        f"The blocking call ({site.call}) is inside {package}, in its `async def` "
+        f"{site.function}(), not in your code: use the library's async API if it has one, "
+        "call it from a `def` route or through `await anyio.to_thread.run_sync(...)` in your "
+        "own code, or report it to its maintainers."
+    )
 
 
 def _what(site: BlockingSite, per_request_ms: float) -> str:

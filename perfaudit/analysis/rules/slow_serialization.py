@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from perfaudit.analysis.blocking import MIN_SHARE, blocking_sites
 from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.groups import (
@@ -162,6 +163,7 @@ class SlowSerialization:
         untyped = found.untyped(profile.requests) and not declared
         pydantic = ctx.session.environment.packages.get("pydantic", "")
         where = f"{location.function}()" if location else "the endpoint"
+        on_loop = _loop_share(view, ctx.session.app_root)
         return Finding(
             id=self.id,
             severity=severity,
@@ -173,8 +175,10 @@ class SlowSerialization:
                 **_evidence(view, profile, found, share, gain_ms),
                 **({"response_model": declared} if declared else {}),
                 **({"pydantic": pydantic} if pydantic else {}),
+                **({"loop_blocked_share": round(on_loop, 4)} if on_loop else {}),
             },
-            suggestion=_suggestion(where, untyped, declared, pydantic_v1=pydantic.startswith("1.")),
+            suggestion=_suggestion(where, untyped, declared, pydantic_v1=pydantic.startswith("1."))
+            + _blocking(on_loop),
             estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
             impact=share,
             # A declared type is the sure fix; "return less data" is the user's call.
@@ -231,6 +235,27 @@ def _suggestion(where: str, untyped: bool, declared: str, *, pydantic_v1: bool) 
         f"{where}'s response{model} is already serialised by pydantic; the time goes into the "
         f"size of the data: {less}. Return model instances rather than dicts to skip "
         "re-validating them."
+    )
+
+
+def _loop_share(view: RouteView, app_root: str) -> float:
+    """The share of the probe phase the event loop was stuck serialising this route's
+    responses (the loop watchdog's stacks in FastAPI's serialiser)."""
+    probe = view.probe
+    if probe is None or probe.wall_s <= 0:
+        return 0.0
+    stuck = sum(
+        s.wall_s for s in blocking_sites(probe, view.profile, app_root) if s.kind == "serialize"
+    )
+    return min(stuck / probe.wall_s, 1.0)
+
+
+def _blocking(share: float) -> str:
+    if share < MIN_SHARE:
+        return ""
+    return (
+        f" It runs on the event loop (even for a `def` route): under load the loop was stuck "
+        f"serialising {share:.0%} of the time, and every other request waited meanwhile."
     )
 
 
