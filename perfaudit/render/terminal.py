@@ -238,7 +238,7 @@ def _routes_table(
     for name in ("Req", "Err", "req/s", *columns):
         table.add_column(name, justify="right")
     if background:
-        table.add_column("bg", justify="right")
+        table.add_column("after", justify="right")  # ms after the response: README
     for r in routes:
         cells = _latency_cells(r.latency_ms, with_p99_9=load is not None)
         errors = Text(str(r.errors), style="red" if r.errors else "")

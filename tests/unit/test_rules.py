@@ -294,7 +294,7 @@ def test_measurement_quality_notes_are_info() -> None:
     assert "stopped early: interrupted" in titles
     assert "only 10 requests measured" in titles
     assert "only 5 requests were profiled" in titles
-    assert "background tasks ran 2.0 ms" in titles
+    assert "background tasks or yield-dependency teardown ran 2.0 ms" in titles
 
 
 def test_measurement_quality_silent_on_a_solid_run() -> None:
@@ -497,3 +497,23 @@ def test_route_errors_explain_rate_limits_and_repeated_requests(
 
     assert advice in finding.suggestion
     assert message.split(": ", 1)[1][:20] in finding.title
+
+
+@pytest.mark.parametrize(
+    ("after_response", "named"),
+    [
+        (("get_db",), "the teardown of yield dependencies get_db() (their code after `yield`)"),
+        (("BackgroundTasks",), "BackgroundTasks ran"),
+        (("BackgroundTasks", "get_db"), "BackgroundTasks and the teardown of get_db()"),
+    ],
+)
+def test_work_after_the_response_is_named_by_what_ran(
+    after_response: tuple[str, ...], named: str
+) -> None:
+    m = measurement(QUOTE, background_ms=[3.0] * 100)
+    declaration = RouteDeclaration(QUOTE, None, endpoint_async=False, after_response=after_response)
+    s = dataclasses.replace(session(measurements=[m]), declarations=(declaration,))
+
+    titles = " | ".join(n.title for n in findings(MEASUREMENT_QUALITY, s))
+
+    assert named in titles

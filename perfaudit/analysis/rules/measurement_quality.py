@@ -56,10 +56,10 @@ class MeasurementQuality:
             if mean_ms >= BACKGROUND_NOTE_MS:
                 yield self._note(
                     view,
-                    f"{view.route}: background tasks ran {mean_ms:.1f} ms per request "
+                    f"{view.route}: {_after_response(view)} ran {mean_ms:.1f} ms per request "
                     "after the response",
-                    "Latency excludes them (a client would not wait for them); throughput includes "
-                    "them, as a single worker would.",
+                    "Latency excludes it (a client would not wait for it); throughput includes "
+                    "it, as a single worker would.",
                 )
 
     def _note(self, view: RouteView | None, title: str, suggestion: str) -> Finding:
@@ -72,6 +72,23 @@ class MeasurementQuality:
             evidence={},
             suggestion=suggestion,
         )
+
+
+def _after_response(view: RouteView) -> str:
+    """What ran after the response, by name: FastAPI runs BackgroundTasks and the code
+    after the `yield` of yield dependencies (a DB session's close) once the response is
+    sent. Without the route table (an old session): say both."""
+    declared = view.declaration.after_response if view.declaration else None
+    if declared is None:
+        return "background tasks or yield-dependency teardown"
+    tasks = "BackgroundTasks" in declared
+    teardown = [f"{name}()" for name in declared if name != "BackgroundTasks"]
+    names = ", ".join(teardown)
+    if tasks and teardown:
+        return f"BackgroundTasks and the teardown of {names}"
+    if teardown:
+        return f"the teardown of yield dependencies {names} (their code after `yield`)"
+    return "BackgroundTasks" if tasks else "work after the response"
 
 
 RULE = MeasurementQuality()
