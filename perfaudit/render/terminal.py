@@ -304,8 +304,12 @@ def _findings(findings: tuple[Finding, ...]) -> Group:
         return Group(
             Text("Findings: none. Nothing stands out in this run.", style="bold green"), Text("")
         )
-    parts: list[RenderableType] = [_top_finding(findings[0]), Text("")]
-    parts.append(Text("Findings (most important first)", style="bold"))
+    # Notes on the run itself (info) are nothing to fix: no headline for them alone.
+    if findings[0].severity > Severity.INFO:
+        parts: list[RenderableType] = [_top_finding(findings[0]), Text("")]
+        parts.append(Text("Findings (most important first)", style="bold"))
+    else:
+        parts = [Text("Nothing to fix stands out in this run. Notes on it:", style="bold green")]
     for number, finding in enumerate(findings, 1):
         parts.append(_finding(number, finding))
     return Group(*parts)

@@ -88,6 +88,16 @@ def test_terminal_report_without_findings_says_so() -> None:
     assert "Findings: none" in out
 
 
+def test_a_run_with_only_notes_has_no_fix_first_headline() -> None:
+    thin = build_report(session(measurements=[measurement(QUOTE, durations_ms=[2.0] * 10)]))
+
+    out = render(thin, Console(file=StringIO(), width=100))
+
+    assert "only 10 requests measured" in out
+    assert "Fix first" not in out
+    assert "Nothing to fix stands out in this run" in out
+
+
 def test_plain_console_writes_no_escape_codes() -> None:
     out = render(make_report(), Console(file=StringIO(), width=100))
 
