@@ -2,6 +2,9 @@
 (nothing installed there, nothing else of perfaudit's environment on its `sys.path`),
 talked to over a pipe of its own (perfaudit.agent.protocol), stopped by its PID.
 
+What the app prints (stdout and stderr: print calls, logging, SQL echo) goes to a file of
+its own, not between the lines of the report; the run says how much and where (AppOutput).
+
 It runs in a session of its own, so a Ctrl-C at the terminal reaches only the CLI, which
 passes it on once: the agent stops the route it is on and sends what it measured. A second
 Ctrl-C, or an agent that does not answer, is killed; a killed or crashed agent leaves its
@@ -13,10 +16,13 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import re
 import signal
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +34,8 @@ PACKAGE = Path(perfaudit.__file__).resolve().parent
 BOOTSTRAP = PACKAGE / "agent" / "bootstrap.py"
 
 EOF_EVENT: dict[str, Any] = {"event": "eof"}
+MAX_READ = 4 << 20  # of the app's output, read back for the note: the last 4 MiB
+SQL_LINE = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|BEGIN|COMMIT|ROLLBACK)\b")
 
 
 class AgentProcess:
@@ -35,13 +43,17 @@ class AgentProcess:
 
     def __init__(self, interpreter: Interpreter, job: dict[str, Any]) -> None:
         read_end, write_end = os.pipe()
+        self.output = AppOutput.create()
         try:
-            self._process = subprocess.Popen(
-                [str(interpreter.path), str(BOOTSTRAP), str(write_end)],
-                stdin=subprocess.PIPE,
-                pass_fds=(write_end,),
-                start_new_session=True,
-            )
+            with self.output.path.open("wb") as sink:
+                self._process = subprocess.Popen(
+                    [str(interpreter.path), str(BOOTSTRAP), str(write_end)],
+                    stdin=subprocess.PIPE,
+                    stdout=sink,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(write_end,),
+                    start_new_session=True,
+                )
         except OSError:
             os.close(read_end)
             raise
@@ -104,6 +116,49 @@ class AgentProcess:
             for line in _lines(pipe):
                 self._messages.put(protocol.decode(line))
         self._messages.put(EOF_EVENT)
+
+
+@dataclass(frozen=True, slots=True)
+class AppOutput:
+    """The file the app's stdout and stderr go to."""
+
+    path: Path
+
+    @classmethod
+    def create(cls) -> AppOutput:
+        fd, name = tempfile.mkstemp(prefix="perfaudit-app-output-", suffix=".log")
+        os.close(fd)
+        return cls(Path(name))
+
+    def lines(self) -> list[str]:
+        """What the app wrote (its last MAX_READ bytes at most); [] if nothing."""
+        try:
+            with self.path.open("rb") as stream:
+                stream.seek(max(0, self.path.stat().st_size - MAX_READ))
+                return stream.read().decode("utf-8", "replace").splitlines()
+        except OSError:
+            return []
+
+    def note(self) -> str:
+        """A sentence for the report, or "" (and the file removed) when the app was quiet."""
+        lines = self.lines()
+        if not lines:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            return ""
+        sql = sum(1 for line in lines if SQL_LINE.search(line))
+        echo = (
+            f" {sql} of them are SQL statements: SQLAlchemy's `echo=True` (or a DEBUG logger) "
+            "formats and writes every statement on the request's path; turn it off outside "
+            "debugging."
+            if sql >= len(lines) / 3
+            else ""
+        )
+        return f"The app wrote {len(lines)} lines to stdout/stderr, kept in {self.path}.{echo}"
+
+    def tail(self, count: int = 15) -> str:
+        lines = self.lines()[-count:]
+        return "The app's last output:\n" + "\n".join(lines) if lines else ""
 
 
 def _lines(pipe: Any) -> Iterator[bytes]:

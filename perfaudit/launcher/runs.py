@@ -32,8 +32,8 @@ class AgentDied(TargetError):
     """The app's process ended before the run did (a crash, `os._exit`, the OOM killer):
     `session` holds what it measured before, with the reason in `stopped_early`."""
 
-    def __init__(self, message: str, *, remedy: str, session: Session) -> None:
-        super().__init__(message, remedy=remedy)
+    def __init__(self, message: str, *, remedy: str, details: str, session: Session) -> None:
+        super().__init__(message, remedy=remedy, details=details)
         self.session = session
 
 
@@ -56,7 +56,9 @@ def profile_in_agent(
     job = {"job": "profile", "options": protocol.options_to_json(options)}
     with AgentProcess(interpreter, job) as agent:
         talk = _Conversation(agent, options.target, where.startup_timeout_s, progress)
-        return Session.from_json(talk.until("session")["session"])
+        session = Session.from_json(talk.until("session")["session"])
+    note = agent.output.note()
+    return dataclasses.replace(session, notes=(*session.notes, note)) if note else session
 
 
 def route_table_in_agent(
@@ -65,7 +67,8 @@ def route_table_in_agent(
     job = {"job": "routes", "target": target, "factory": factory, "app_dir": str(app_dir)}
     with AgentProcess(where.find(app_dir), job) as agent:
         answer = _Conversation(agent, target, where.startup_timeout_s).until("routes")
-        return protocol.table_from_json(answer["table"])
+    agent.output.note()  # removes the file when the app was quiet
+    return protocol.table_from_json(answer["table"])
 
 
 class _Conversation:
@@ -148,6 +151,7 @@ class _Conversation:
             f"(in {self.agent.interpreter.path}).",
             remedy="Look for work the module does at import (a network call, a prompt, "
             "a lock); perfaudit stopped it.",
+            details=self.agent.output.tail(),
         )
 
     def _on_end(self) -> dict[str, Any]:
@@ -168,6 +172,7 @@ class _Conversation:
                 f"The app's Python process ({python}) {how} {when} {self.target}.",
                 remedy=f"Check that `{python} -c 'import …'` of your app works, or pass "
                 "the app's interpreter with --python.",
+                details=self.agent.output.tail(),
             )
         session = Session.from_json(self.checkpoint)
         if self.interrupted and self.answer != "session":
@@ -181,6 +186,7 @@ class _Conversation:
             f"The app's Python process {how}{where}; the report covers what was measured before.",
             remedy="Run that route alone to see why (a crash in a C extension, os._exit, "
             "or the machine running out of memory).",
+            details=self.agent.output.tail(),
             session=dataclasses.replace(session, stopped_early=reason),
         )
 

@@ -146,3 +146,25 @@ def _running_with(mark: str) -> list[int]:
             if mark.encode() in environ.read_bytes().split(b"\0"):
                 found.append(int(environ.parent.name))
     return [p for p in found if p != os.getpid() and _alive(p)]
+
+
+def test_the_app_s_output_is_kept_apart_from_the_report(perfaudit: Any) -> None:
+    result = perfaudit("profile", "tests.fixtures.chatty_stdout:app", *FAST)
+
+    assert result.code == 0, result.stderr
+    assert "SELECT" not in result.stdout + result.stderr  # not between the report's lines
+    [note] = [n for n in result.report["notes"] if "lines to stdout/stderr" in n]
+    path = Path(note.split("kept in ")[1].split(".log")[0] + ".log")
+    try:
+        assert "echo=True" in note
+        assert path.read_text().count("SELECT") >= 30
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_a_crash_shows_the_app_s_last_words(perfaudit: Any) -> None:
+    result = perfaudit("profile", "tests.fixtures.crashes:app", "/fine", "/exit", *FAST)
+
+    assert result.code == 3
+    assert "The app's last output:" in result.stderr
+    assert "exiting now" in result.stderr
