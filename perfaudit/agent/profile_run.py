@@ -53,6 +53,9 @@ from perfaudit.progress import NoProgress, Progress
 
 # cProfile is deterministic: 50 requests attribute time as well as 500, at a tenth of the wait.
 DEFAULT_PROFILE_CAP = 50
+# Warm-up stops sending after this long: ten warm-up requests to a 10 s route would spend
+# 100 s (and a rate limiter's allowance) before measuring anything.
+WARMUP_CAP_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,8 +330,16 @@ class _AuditRun:
         if opts.warmup:
             self.stage = "warm-up"
             self.progress.begin(f"warm-up   {route}", opts.warmup)
-            warmup = await driver.run(request, count=opts.warmup, concurrency=opts.concurrency)
+            warmup = await driver.run(
+                request, count=opts.warmup, duration_s=WARMUP_CAP_S, concurrency=opts.concurrency
+            )
             self.progress.end()
+            if warmup.requests < opts.warmup and not warmup.gave_up:
+                self.notes.append(
+                    f"{route}: warm-up stopped after {WARMUP_CAP_S:g} s, at {warmup.requests} of "
+                    f"{opts.warmup} requests: the route is slow, and warming it up would spend "
+                    "the run's time (and any rate limit) before measuring."
+                )
             if warmup.gave_up:
                 return warmup  # it hangs: report the warm-up's timeouts rather than wait again
         count = None if opts.duration_s else opts.requests

@@ -144,3 +144,17 @@ def test_ctrl_c_keeps_what_was_measured(interrupt_after):
     assert result.route("GET /health")["requests"] > 0
     assert "Traceback" not in result.stderr
     assert "Stopped early" in result.stdout
+
+
+def test_warm_up_of_a_slow_route_stops_early(perfaudit, monkeypatch):
+    """Ten warm-up requests to a slow route would spend the run (and a rate limit) before
+    anything is measured: warm-up stops after about two seconds."""
+    monkeypatch.setenv("SLOW_APP_MS", "900")
+    result = perfaudit(
+        "profile", "tests.integration.slow_app:app", "/work", "-q", "-n", "2", "--warmup", "10",
+        "--no-probes", timeout=120,
+    )  # fmt: skip
+    assert result.code == 0, result.stderr
+    [note] = [n for n in result.report["notes"] if "warm-up stopped" in n]
+    assert "of 10 requests" in note
+    assert result.route("GET /work")["requests"] == 2
