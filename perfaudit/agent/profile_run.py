@@ -370,10 +370,12 @@ class _AuditRun:
         chosen, skipped = table.drivable_get_routes()
         self.skipped.extend(skipped)
         if not chosen:
+            found = "\n".join(f"  {s.route}: {s.reason}" for s in skipped)
             raise UsageError(
                 "No route to drive: the app has no GET route without required parameters.",
                 remedy="Name the routes to profile, e.g. "
                 'perfaudit profile main:app /items/42 "POST /orders".',
+                details=f"Its routes, and why none was driven:\n{found}" if found else "",
             )
         return [RequestSpec("GET", route.template) for route in chosen]
 

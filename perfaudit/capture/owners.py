@@ -18,10 +18,16 @@ FRAMEWORK_PACKAGES = frozenset(
 HARNESS_PACKAGES = frozenset({"perfaudit"})
 # Built-ins in which the event loop waits for I/O: not time any request spent working.
 # (select.poll and select.select are left out: subprocess and user code wait in them.)
+# A thread parked on a lock (an idle worker thread: aiosqlite's, a thread pool's, the
+# watchdog's) is waiting, not working: on Python 3.12+ cProfile sees every thread, and an
+# idle one topped the hotspots with 65-100% "self time". A request that waits on a lock
+# still shows it in its own function's cumulative time.
 IDLE_BUILTINS = frozenset(
     {
         "<method 'poll' of 'select.epoll' objects>",
         "<method 'control' of 'select.kqueue' objects>",
+        "<method 'acquire' of '_thread.lock' objects>",
+        "<method 'acquire' of '_thread.RLock' objects>",
     }
 )
 _BUILTIN_MODULE = re.compile(r"<(?:built-in method |method '[^']+' of ')([A-Za-z_][\w.]*)")

@@ -79,6 +79,7 @@ def test_no_drivable_route(perfaudit, tmp_path: Path):
     )
     result = perfaudit("profile", "onlyparams:app", "--app-dir", str(tmp_path), *FAST)
     assert_clean_error(result, 2, "No route to drive", "/items/42")
+    assert "GET /items/{item_id}: needs parameter item_id" in result.stderr
 
 
 def test_unwritable_report_path_as_a_file_parent(perfaudit, tmp_path: Path):

@@ -107,3 +107,12 @@ def test_the_profilers_own_builtin_is_not_a_library(classifier: OwnerClassifier)
         "stdlib",
         "perfaudit",
     }
+
+
+def test_a_thread_parked_on_a_lock_is_idle_not_a_hotspot() -> None:
+    from perfaudit.capture.owners import OwnerClassifier
+
+    owner = OwnerClassifier().owner
+    assert owner("~", "<method 'acquire' of '_thread.lock' objects>") == "idle"
+    assert owner("~", "<method 'acquire' of '_thread.RLock' objects>") == "idle"
+    assert owner("~", "<built-in method time.sleep>") == "stdlib"  # a sleep is work to fix
