@@ -837,3 +837,30 @@ def test_report_keeps_sync_db_driver_and_drops_the_cpu_hotspot_it_explains() -> 
 
     # … but the narrower finding explains it.
     assert [f.id for f in report.findings if f.severity >= Severity.MEDIUM] == ["sync-db-driver"]
+
+
+def test_client_per_request_says_nothing_of_a_connection_that_costs_nothing() -> None:
+    # 0.2% of the route: SQLite's connect, microseconds a request.
+    assert findings(CLIENT_PER_REQUEST, rates_session(constructions=50, init_s=0.002)) == []
+
+
+def sqlite_per_checkout() -> Session:
+    """SQLAlchemy 1.4's NullPool (a file SQLite database) connecting on every checkout."""
+    get_all = app_fid("get_all", module="app/api/crud.py", line=18)
+    checkout = lib_fid("_do_get", module="sqlalchemy/pool/impl.py", line=240)
+    connect = builtin_fid("<built-in method _sqlite3.connect>")
+    functions = [
+        fn(get_all, "app", self_s=0.01, cumulative_s=0.3, calls=50),
+        fn(checkout, "library", self_s=0.0, cumulative_s=0.1, calls=50,
+           callers=[edge(get_all, 0.1, calls=50)]),
+        fn(connect, "stdlib", self_s=0.1, calls=50, callers=[edge(checkout, 0.1, calls=50)]),
+    ]  # fmt: skip
+    prof = profile(RATES, functions, requests=50, request_time_s=1.0)
+    return probe_session([], profiles=[prof], measurements=[measurement(RATES)])
+
+
+def test_a_connection_per_checkout_of_sqlalchemy_s_pool_is_not_a_missing_pool() -> None:
+    [finding] = findings(CLIENT_PER_REQUEST, sqlite_per_checkout())
+
+    assert "NullPool" in finding.suggestion and "QueuePool" in finding.suggestion
+    assert "open a pool once at startup" not in finding.suggestion

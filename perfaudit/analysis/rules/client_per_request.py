@@ -13,6 +13,16 @@ from perfaudit.analysis.needs import Needs
 from perfaudit.model import FunctionStats, RouteProfile
 
 MIN_CALLS_PER_REQUEST = 0.5
+# Below both, building it costs nothing worth a finding (SQLite's connect: microseconds).
+MIN_SHARE = 0.01
+MIN_MS = 0.5
+SQLALCHEMY_NULLPOOL = (
+    "the engine is built once, but its pool connects anew on every checkout: SQLAlchemy's "
+    "NullPool, the default for a file SQLite database before SQLAlchemy 2.0 (and what "
+    "`poolclass=NullPool` asks for). Pass `poolclass=QueuePool` (with SQLite, "
+    '`connect_args={"check_same_thread": False}`) to create_engine, or move to SQLAlchemy '
+    "2.0, which pools file SQLite connections by default"
+)
 
 
 class ClientPerRequest:
@@ -53,9 +63,12 @@ class ClientPerRequest:
         share = min(fn.cumulative_s / profile.request_time_s, 1.0)
         mean_ms = view.latency.mean if view.latency else fn.cumulative_s / profile.requests * 1000
         gain_ms = share * mean_ms
+        if share < MIN_SHARE and gain_ms < MIN_MS:
+            return None  # a construction per request that costs nothing measurable
         caller = app_caller(profile, fn.function)
         location = ctx.location(caller) if caller else None
         where = f"{location.function}()" if location else "the app"
+        advice = SQLALCHEMY_NULLPOOL if _by_sqlalchemy_pool(fn) else constructor.advice
         return Finding(
             id=self.id,
             severity=Severity.HIGH
@@ -74,7 +87,7 @@ class ClientPerRequest:
                 "ms_per_request": round(gain_ms, 3),
                 "profiled_requests": profile.requests,
             },
-            suggestion=f"In {where}: {constructor.advice}.",
+            suggestion=f"In {where}: {advice}.",
             estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
             impact=share,
             confidence=0.9,
@@ -82,6 +95,12 @@ class ClientPerRequest:
             # the loop, this finding's fix is that one's too.
             supersedes=("cpu-hotspot", "event-loop-blocked"),
         )
+
+
+def _by_sqlalchemy_pool(fn: FunctionStats) -> bool:
+    """SQLAlchemy's pool made the connection (its NullPool connects on every checkout):
+    the app already builds its engine once, so "open a pool at startup" would be wrong."""
+    return any("/sqlalchemy/pool/" in edge.caller.file for edge in fn.callers)
 
 
 def _constructor_calls(profile: RouteProfile) -> Iterator[tuple[Constructor, FunctionStats]]:
