@@ -17,7 +17,14 @@ from dataclasses import dataclass
 
 from perfaudit.analysis.context import app_attributions
 from perfaudit.analysis.paths import display_function, display_path
-from perfaudit.model import NESTED_CODE, RouteProbe, RouteProfile, SampledStack, StackFrame
+from perfaudit.model import (
+    NESTED_CODE,
+    CodeLocation,
+    RouteProbe,
+    RouteProfile,
+    SampledStack,
+    StackFrame,
+)
 
 # (kind, path fragments of library frames that identify it)
 LIBRARY_KINDS = (
@@ -188,6 +195,30 @@ def _qualified(frame: StackFrame) -> str:
     if module.endswith(".api"):  # requests.api.get is what users call requests.get
         module = module.removesuffix(".api")
     return f"{module}.{frame.function}"
+
+
+@dataclass(frozen=True, slots=True)
+class AwaitlessCall:
+    """A blocking built-in (time.sleep, a socket, pbkdf2) called straight from an `async
+    def` endpoint: on the event loop by construction, whatever the probes saw."""
+
+    kind: str
+    call: str
+    time_s: float  # in the profiled phase, from this caller
+
+
+def blocking_calls_in(profile: RouteProfile, endpoint: CodeLocation) -> list[AwaitlessCall]:
+    """The blocking built-ins the endpoint function itself called, heaviest first."""
+    found = []
+    for fn in profile.functions:
+        name = display_function(fn.function.name)
+        kind = next((k for k, patterns in BUILTIN_KINDS if any(p in name for p in patterns)), None)
+        if kind is None or fn.function.file != "~":
+            continue
+        for edge in fn.callers:
+            if edge.caller.file == endpoint.file and edge.caller.name == endpoint.function:
+                found.append(AwaitlessCall(kind, CALL_BY_KIND.get(kind, name), edge.cumulative_s))
+    return sorted(found, key=lambda c: c.time_s, reverse=True)
 
 
 def innermost_app_frame(frames: tuple[StackFrame, ...]) -> int | None:

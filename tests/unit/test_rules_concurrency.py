@@ -4,6 +4,8 @@ waiting time, and how a narrower finding supersedes a broader one."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from probe_builders import (
     FRAMEWORK_TAIL,
@@ -38,6 +40,7 @@ from perfaudit.analysis.rules.trivial_sync_route import RULE as TRIVIAL_SYNC_ROU
 from perfaudit.model import (
     CodeLocation,
     FunctionStats,
+    RouteDeclaration,
     RouteKey,
     RouteProfile,
     SampledStack,
@@ -864,3 +867,40 @@ def test_a_connection_per_checkout_of_sqlalchemy_s_pool_is_not_a_missing_pool() 
 
     assert "NullPool" in finding.suggestion and "QueuePool" in finding.suggestion
     assert "open a pool once at startup" not in finding.suggestion
+
+
+def sleeping_endpoint(*, endpoint_async: bool, probe: bool) -> Session:
+    """An endpoint that calls time.sleep itself: 1.0 s of the profiled 1.0 s."""
+    handler = app_fid("sleeping_sync", module="app/profiler.py", line=66)
+    sleep = builtin_fid("<built-in method time.sleep>")
+    functions = [
+        fn(handler, "app", self_s=0.0, cumulative_s=1.0, calls=2),
+        fn(sleep, "stdlib", self_s=1.0, calls=2, callers=[edge(handler, 1.0, calls=2)]),
+    ]
+    route = RouteKey("GET", "/sleeping_sync")
+    endpoint = CodeLocation(f"{APP_ROOT}/app/profiler.py", 66, "sleeping_sync")
+    probes = [route_probe(route)] if probe else []  # a probe that saw nothing (429s)
+    s = probe_session(
+        probes,
+        profiles=[profile(route, functions, requests=2, request_time_s=1.0)],
+        measurements=[measurement(route, durations_ms=[500.0] * 2)],
+    )
+    declared = RouteDeclaration(route, endpoint, endpoint_async=endpoint_async)
+    return dataclasses.replace(s, declarations=(declared,))
+
+
+@pytest.mark.parametrize("probe", [True, False])
+def test_a_blocking_call_in_an_async_endpoint_is_found_from_the_profile(probe: bool) -> None:
+    """The probes may see nothing (skipped, or a rate limiter answering them 429): an
+    `async def` endpoint calling time.sleep itself is on the loop all the same."""
+    [finding] = findings(EVENT_LOOP_BLOCKED, sleeping_endpoint(endpoint_async=True, probe=probe))
+
+    assert finding.severity is Severity.HIGH
+    assert finding.location == CodeLocation("app/profiler.py", 66, "sleeping_sync")
+    assert finding.evidence["blocking_call"] == "time.sleep"
+    assert finding.evidence["source"] == "profile"
+    assert "Replace `time.sleep(…)` with `await asyncio.sleep(…)`" in finding.suggestion
+
+
+def test_a_def_endpoint_that_sleeps_is_not_on_the_loop() -> None:
+    assert findings(EVENT_LOOP_BLOCKED, sleeping_endpoint(endpoint_async=False, probe=False)) == []

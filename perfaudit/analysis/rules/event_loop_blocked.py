@@ -5,11 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from perfaudit.analysis.blocking import Blocking, BlockingSite, significant_blocking
+from perfaudit.analysis.blocking import (
+    MIN_MS_PER_REQUEST,
+    MIN_SHARE,
+    Blocking,
+    BlockingSite,
+    blocking_calls_in,
+    significant_blocking,
+)
 from perfaudit.analysis.blocking_evidence import blocking_evidence, sampled_evidence
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.needs import SAMPLES_SUFFICE
+from perfaudit.analysis.paths import display_path
 from perfaudit.analysis.sampling import SampledBlocking, loop_blocking
 from perfaudit.model import CodeLocation
 
@@ -64,14 +72,60 @@ class EventLoopBlocked:
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
         for view in ctx.routes:
-            if view.probe is None:
-                continue
-            for blocking in significant_blocking(view.probe, view.profile, ctx.session.app_root):
-                if blocking.site.kind not in OWNED_ELSEWHERE:
-                    yield self._finding(view, blocking)
+            found = []
+            if view.probe is not None:
+                blocked = significant_blocking(view.probe, view.profile, ctx.session.app_root)
+                found = [b for b in blocked if b.site.kind not in OWNED_ELSEWHERE]
+                yield from (self._finding(view, blocking) for blocking in found)
+            if not found:  # the probes saw nothing (skipped, rate-limited): the profile may
+                yield from self._from_profile(ctx, view)
         for sampled in loop_blocking(ctx.session):  # attach: py-spy's samples of the loop
             if sampled.site.kind not in OWNED_ELSEWHERE:
                 yield self._sampled_finding(sampled)
+
+    def _from_profile(self, ctx: AnalysisContext, view: RouteView) -> Iterator[Finding]:
+        """An `async def` endpoint that itself calls a blocking built-in (time.sleep, a
+        socket, a hash) holds the loop while it runs: no probe needed to know that."""
+        declared = view.declaration
+        if declared is None or not declared.endpoint_async or declared.endpoint is None:
+            return
+        profile = view.profile
+        if profile is None or profile.request_time_s <= 0 or not profile.requests:
+            return
+        calls = [c for c in blocking_calls_in(profile, declared.endpoint) if c.kind != "db"]
+        if not calls:
+            return
+        call = calls[0]
+        share = min(call.time_s / profile.request_time_s, 1.0)
+        per_request_ms = view.cost_ms(call.time_s)
+        if share < MIN_SHARE or per_request_ms < MIN_MS_PER_REQUEST:
+            return
+        endpoint = declared.endpoint
+        location = CodeLocation(
+            display_path(endpoint.file, ctx.session.app_root), endpoint.line, endpoint.function
+        )
+        yield Finding(
+            id=self.id,
+            severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
+            title=f"{endpoint.function}() blocks the event loop in {view.route} ({call.call}): "
+            f"{share:.0%} of its time, inside `async def`",
+            route=str(view.route),
+            location=location,
+            evidence={
+                "blocking_call": call.call,
+                "kind": call.kind,
+                "share_of_route_time": round(share, 4),
+                "blocked_ms_per_request": round(per_request_ms, 2),
+                "source": "profile",  # no probe saw it: the endpoint is `async def`
+            },
+            suggestion=f"{endpoint.function}() is `async def` and calls {call.call} itself, "
+            f"about {per_request_ms:.0f} ms per request: the event loop can do nothing else "
+            f"meanwhile, so every other request waits. {_sentence(FIXES[call.kind])}.",
+            estimated_gain=Gain(latency_ms=round(per_request_ms, 3), share=round(share, 4)),
+            impact=share,
+            confidence=0.8,  # from the profile: the loop's stall itself was not observed
+            supersedes=("cpu-hotspot",),
+        )
 
     def _sampled_finding(self, blocking: SampledBlocking) -> Finding:
         site, share, per_request_ms = blocking.site, blocking.share, blocking.ms_per_request
@@ -130,6 +184,10 @@ class EventLoopBlocked:
 
 def _at_line(site: BlockingSite) -> str:
     return f"At line {site.line} (`{site.code}`)" if site.code else f"At line {site.line}"
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _package(site: BlockingSite) -> str:
