@@ -650,3 +650,25 @@ def test_slow_serialization_says_when_it_held_the_event_loop() -> None:
 
     assert finding.evidence["loop_blocked_share"] == pytest.approx(0.9)
     assert "the loop was stuck serialising 90% of the time" in finding.suggestion
+
+
+def test_sync_logging_names_sqlalchemy_s_echo_when_it_does_the_logging() -> None:
+    execute = lib_fid("_execute_context", module="sqlalchemy/engine/base.py", line=1800)
+    log_info = stdlib("info", "logging/__init__.py", 1479)
+    functions = [
+        fn(PRICE_CART, "app", self_s=0.05, cumulative_s=0.8, calls=50),
+        fn(execute, "library", self_s=0.05, cumulative_s=0.75, calls=500,
+           callers=[edge(PRICE_CART, 0.75, calls=500)]),
+        fn(log_info, "stdlib", self_s=0.7, cumulative_s=0.7, calls=1000,
+           callers=[edge(execute, 0.7, calls=1000)]),
+    ]  # fmt: skip
+
+    [finding] = findings(SYNC_LOGGING, profiled(CART, functions))
+
+    assert "echo=True" in finding.suggestion
+
+
+def test_sync_logging_of_the_app_s_own_says_nothing_of_echo() -> None:
+    [finding] = findings(SYNC_LOGGING, profiled(CART, logging_profile()))
+
+    assert "echo=True" not in finding.suggestion

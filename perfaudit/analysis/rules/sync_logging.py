@@ -81,7 +81,8 @@ class SyncLogging:
                 "route_mean_ms": round(view.latency.mean, 3),
                 "profiled_requests": profile.requests,
             },
-            suggestion=_suggestion(f"{location.function}()" if location else "The route", view),
+            suggestion=_suggestion(f"{location.function}()" if location else "The route", view)
+            + (ECHO if _sqlalchemy_logs(cost) else ""),
             estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
             impact=share,
             confidence=0.85,
@@ -132,8 +133,22 @@ def measure(profile: RouteProfile, *, shared_stack: bool = False) -> LoggingCost
     )
 
 
+# SQLAlchemy's `echo=True` logs every statement (and its parameters) through logging.
+ECHO = (
+    " Most of it is SQLAlchemy logging its statements: `create_engine(..., echo=True)` (or "
+    "the `sqlalchemy.engine` logger at INFO) formats every statement and its parameters on "
+    "the request path; turn it off outside debugging."
+)
+
+
+def _sqlalchemy_logs(cost: LoggingCost) -> bool:
+    """Whether SQLAlchemy makes most of the log calls (its engine's echo)."""
+    echoed = [e for e in cost.calls if "/sqlalchemy/" in e.caller.caller.file]
+    return sum(e.caller.cumulative_s for e in echoed) >= 0.5 * cost.total_s > 0
+
+
 def _suggestion(where: str, view: RouteView) -> str:
-    on_loop = view.probe is not None and view.probe.endpoint_async is not False
+    on_loop = view.endpoint_async is True
     blocking = " on the event loop, where it also holds up every other request" if on_loop else ""
     return (
         f"{where} logs synchronously{blocking}: each record is formatted, written and flushed "
