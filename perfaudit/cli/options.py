@@ -42,7 +42,6 @@ PythonPath = Annotated[
         show_default=False,
     ),
 ]
-DEFAULT_STARTUP_TIMEOUT_S = 120.0  # as perfaudit.launcher.runs: kept here for a fast --help
 StartupTimeout = Annotated[
     float,
     typer.Option("--startup-timeout", help="Seconds the app may take to import."),

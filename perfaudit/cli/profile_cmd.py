@@ -9,7 +9,6 @@ import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
 from perfaudit.cli.options import (
-    DEFAULT_STARTUP_TIMEOUT_S,
     CollapsedPath,
     FailOn,
     HtmlPath,
@@ -19,6 +18,7 @@ from perfaudit.cli.options import (
     SpeedscopePath,
     StartupTimeout,
 )
+from perfaudit.launcher import DEFAULT_STARTUP_TIMEOUT_S
 
 
 @app.command(no_args_is_help=True)

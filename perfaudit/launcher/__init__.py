@@ -1,2 +1,5 @@
 """The CLI's side of an in-process run: choose the app's interpreter, start the agent
 (perfaudit.agent) in it, and turn its messages back into a Session or an error."""
+
+# Seconds the app may take to import (some load models or data at import): `--startup-timeout`.
+DEFAULT_STARTUP_TIMEOUT_S = 120.0

@@ -39,7 +39,8 @@ SQL_LINE = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|BEGIN|COMMIT|ROLLBACK)\b"
 
 
 class AgentProcess:
-    """One agent: `events()` yields its messages; the end of its pipe is {"event": "eof"}."""
+    """One agent: `next_event()` gives its messages in turn; the end of its pipe is
+    {"event": "eof"}."""
 
     def __init__(self, interpreter: Interpreter, job: dict[str, Any]) -> None:
         read_end, write_end = os.pipe()

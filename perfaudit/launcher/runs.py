@@ -15,12 +15,12 @@ from perfaudit.agent.bootstrap import EXIT_OLD_PYTHON, MIN_PYTHON
 from perfaudit.agent.profile_run import ProfileOptions
 from perfaudit.agent.routes import RouteTable
 from perfaudit.errors import CaptureError, PerfauditError, TargetError, UsageError
+from perfaudit.launcher import DEFAULT_STARTUP_TIMEOUT_S
 from perfaudit.launcher.agent_process import AgentProcess
 from perfaudit.launcher.interpreter import Interpreter, find_interpreter
 from perfaudit.model import INTERRUPTED, Session
 from perfaudit.progress import NoProgress, Progress
 
-DEFAULT_STARTUP_TIMEOUT_S = 120.0  # importing the app (some load models or data at import)
 INTERRUPT_GRACE_S = 30.0  # after Ctrl-C: time for the agent to stop and send its report
 POLL_S = 0.25
 ERRORS: dict[str, type[PerfauditError]] = {
