@@ -76,7 +76,16 @@ def main() -> None:
         )
     except KeyboardInterrupt:
         channel.send("interrupted")
-    except BaseException as exc:  # SystemExit from the app too: the CLI reports it
+    except SystemExit as exc:  # the app's own sys.exit(): its doing, not a bug of ours
+        channel.send(
+            "error",
+            kind="TargetError",
+            message=f"The app called sys.exit({exc.code!r}), so there was nothing to measure.",
+            remedy="Find what exits at import or start-up (a missing setting, a CLI entry "
+            "point run on import) and run again.",
+            details="",
+        )
+    except BaseException as exc:  # a bug of perfaudit's: the CLI reports it as one
         channel.send("crash", error=f"{type(exc).__name__}: {exc}", trace=traceback.format_exc())
     # A handler may still hold a worker thread (it has been reported): do not wait for it.
     sys.stdout.flush()

@@ -168,3 +168,11 @@ def test_a_crash_shows_the_app_s_last_words(perfaudit: Any) -> None:
     assert result.code == 3
     assert "The app's last output:" in result.stderr
     assert "exiting now" in result.stderr
+
+
+def test_an_app_that_exits_at_import_is_its_doing_not_ours(perfaudit: Any) -> None:
+    result = perfaudit("profile", "tests.fixtures.exits_on_import:app", *FAST)
+
+    assert result.code == 3
+    assert "The app called sys.exit('DATABASE_URL is not set')" in result.stderr
+    assert "bug in perfaudit" not in result.stderr
