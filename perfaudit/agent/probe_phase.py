@@ -121,6 +121,7 @@ async def probe_route(
         probe_loaded_s=tuple(loaded),
         loop=loop_evidence,
         threadpool=_threadpool(limiter, hop, worker_stacks),
+        status_counts=phase.status_counts,
     )
 
 

@@ -8,7 +8,7 @@ route under load, never the latency the report's route table shows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from perfaudit.model.requests import CodeLocation, RouteKey
 
@@ -76,6 +76,9 @@ class RouteProbe:
     probe_loaded_s: tuple[float, ...]  # … and while this route is under load
     loop: LoopEvidence
     threadpool: ThreadpoolEvidence | None
+    # The route's answers under the probe load ("200": 480, "429": 12, "timeout": 3); empty
+    # in sessions recorded before it was kept.
+    status_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def throughput_rps(self) -> float:

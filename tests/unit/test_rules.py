@@ -517,3 +517,32 @@ def test_work_after_the_response_is_named_by_what_ran(
     titles = " | ".join(n.title for n in findings(MEASUREMENT_QUALITY, s))
 
     assert named in titles
+
+
+def probed(status_counts: dict[str, int], durations: int) -> Session:
+    from probe_builders import route_probe
+
+    probe = dataclasses.replace(
+        route_probe(QUOTE, requests=durations), status_counts=status_counts, wall_s=30.0
+    )
+    return dataclasses.replace(session(measurements=[measurement(QUOTE)]), probes=(probe,))
+
+
+def test_a_rate_limited_probe_phase_is_noted() -> None:
+    notes = findings(MEASUREMENT_QUALITY, probed({"200": 1, "429": 1324}, durations=1325))
+
+    [note] = [n for n in notes if "probe phase failed" in n.title]
+    assert "1324 of 1325" in note.title and "HTTP 429: rate-limited" in note.title
+
+
+def test_a_probe_phase_that_completed_nothing_is_noted() -> None:
+    notes = findings(MEASUREMENT_QUALITY, probed({"timeout": 60}, durations=0))
+
+    [note] = [n for n in notes if "completed no request" in n.title]
+    assert "connection pool" in note.suggestion
+
+
+def test_a_healthy_probe_phase_adds_no_note() -> None:
+    notes = findings(MEASUREMENT_QUALITY, probed({"200": 500}, durations=500))
+
+    assert not [n for n in notes if "probe phase" in n.title]

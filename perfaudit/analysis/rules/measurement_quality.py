@@ -8,6 +8,7 @@ from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.sampling import PROFILER as SAMPLED
+from perfaudit.model import RouteProbe
 
 MIN_SAMPLES = 30
 MIN_PROFILED = 20
@@ -51,6 +52,9 @@ class MeasurementQuality:
                 f"{view.route}: only {p.requests} requests were profiled",
                 "Shares from so few requests are rough: pass --profile-requests 100.",
             )
+        # Only where the route itself answered: a route that always fails has route-errors.
+        if view.probe is not None and m is not None and m.errors < 0.5 * max(m.requests, 1):
+            yield from self._probe_notes(view, view.probe)
         if m is not None and m.background_s:
             mean_ms = 1000 * sum(m.background_s) / len(m.background_s)
             if mean_ms >= BACKGROUND_NOTE_MS:
@@ -62,6 +66,32 @@ class MeasurementQuality:
                     "it, as a single worker would.",
                 )
 
+    def _probe_notes(self, view: RouteView, probe: RouteProbe) -> Iterator[Finding]:
+        """A probe whose requests did not succeed saw the failure, not the route: say so,
+        or its silence reads as "nothing blocks"."""
+        counts = probe.status_counts
+        attempts = sum(counts.values())
+        failed = sum(n for status, n in counts.items() if not _ok(status))
+        if counts and not probe.durations_s:
+            yield self._note(
+                view,
+                f"{view.route}: the probe phase completed no request in {probe.wall_s:.0f} s "
+                f"at {probe.concurrency} concurrent requests",
+                "Every request under load waited past --timeout: something they share ran out "
+                "(a connection pool smaller than the threadpool's 40 threads, a lock). The "
+                "route works one request at a time but not under this concurrency.",
+            )
+        elif attempts and failed >= 0.5 * attempts:
+            top = max((s for s in counts if not _ok(s)), key=lambda s: counts[s])
+            why = " (HTTP 429: rate-limited)" if top == "429" else f" ({top})"
+            yield self._note(
+                view,
+                f"{view.route}: {failed} of {attempts} requests of the probe phase failed{why}",
+                "The probes (loop watchdog, threadpool) measured the failures, not the route: "
+                "their silence does not mean nothing blocks. Run with fewer requests, or turn "
+                "the limit off for the run.",
+            )
+
     def _note(self, view: RouteView | None, title: str, suggestion: str) -> Finding:
         return Finding(
             id=self.id,
@@ -72,6 +102,10 @@ class MeasurementQuality:
             evidence={},
             suggestion=suggestion,
         )
+
+
+def _ok(status: str) -> bool:
+    return status.isdigit() and 0 < int(status) < 400
 
 
 def _after_response(view: RouteView) -> str:
