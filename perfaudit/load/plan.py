@@ -9,7 +9,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from perfaudit.errors import UsageError
-from perfaudit.load.variables import has_variables, render, render_bytes
+from perfaudit.load.variables import body_for, headers_for, render, varies
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -32,18 +32,16 @@ class RequestSpec:
     @property
     def varies(self) -> bool:
         """Whether requests differ: variables ({n}, {uuid}, {random}) or data-file rows."""
-        values = (value for _, value in self.headers)
-        return bool(self.rows) or has_variables(self.path, self.query, self.body, *values)
+        return varies(self.rows, self.headers, self.path, self.query, self.body)
 
     def instance(self, n: int) -> RequestSpec:
         """The request as sent the n-th time (n from 1): its row, its variables filled in."""
-        body = self.rows[(n - 1) % len(self.rows)] if self.rows else self.body
         return RequestSpec(
             self.method,
             render(self.path, n),
             render(self.query, n),
-            tuple((name, render(value, n)) for name, value in self.headers),
-            render_bytes(body, n),
+            headers_for(self.headers, n),
+            body_for(self.body, self.rows, n),
         )
 
     def __str__(self) -> str:

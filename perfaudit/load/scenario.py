@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from perfaudit.load.variables import has_variables, render, render_bytes
+from perfaudit.load.variables import body_for, headers_for, render, varies
 
 LoadModel = Literal["closed", "open"]
 
@@ -35,14 +35,12 @@ class Target:
     @property
     def varies(self) -> bool:
         """Whether requests differ: variables ({n}, {uuid}, {random}) or data-file rows."""
-        values = (value for _, value in self.headers)
-        return bool(self.rows) or has_variables(self.url, self.body, *values)
+        return varies(self.rows, self.headers, self.url, self.body)
 
     def instance(self, n: int) -> Target:
         """The request as sent the n-th time: its row, its variables filled in."""
-        body = self.rows[(n - 1) % len(self.rows)] if self.rows else self.body
-        headers = tuple((name, render(value, n)) for name, value in self.headers)
-        return Target(render(self.url, n), self.method, headers, render_bytes(body, n))
+        headers, body = headers_for(self.headers, n), body_for(self.body, self.rows, n)
+        return Target(render(self.url, n), self.method, headers, body)
 
 
 @dataclass(frozen=True, slots=True)

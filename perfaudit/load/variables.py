@@ -14,8 +14,23 @@ import random
 import re
 import uuid
 
+Headers = tuple[tuple[str, str], ...]
 TOKENS = ("{n}", "{uuid}", "{random}")
 _TOKEN = re.compile(r"\{(n|uuid|random)\}")
+
+
+def varies(rows: tuple[bytes, ...], headers: Headers, *texts: str | bytes) -> bool:
+    """Whether a request differs each time: data-file rows, or variables anywhere in it."""
+    return bool(rows) or has_variables(*texts, *(value for _, value in headers))
+
+
+def body_for(body: bytes, rows: tuple[bytes, ...], n: int) -> bytes:
+    """Request n's body (n from 1): its data-file row in turn, variables filled in."""
+    return render_bytes(rows[(n - 1) % len(rows)] if rows else body, n)
+
+
+def headers_for(headers: Headers, n: int) -> Headers:
+    return tuple((name, render(value, n)) for name, value in headers)
 
 
 def has_variables(*texts: str | bytes) -> bool:

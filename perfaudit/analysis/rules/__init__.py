@@ -3,14 +3,13 @@ so adding a rule touches no other file."""
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Iterable
 from typing import Protocol
 
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding
 from perfaudit.analysis.needs import Needs
+from perfaudit.analysis.plugins import defined_in
 from perfaudit.model import Session
 
 
@@ -24,13 +23,7 @@ class Rule(Protocol):
 
 
 def all_rules() -> list[Rule]:
-    rules = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        rule = getattr(module, "RULE", None)
-        if rule is not None:
-            rules.append(rule)
-    return rules
+    return defined_in(__name__, __path__, "RULE")
 
 
 def not_run_from_samples(session: Session) -> dict[str, str]:
