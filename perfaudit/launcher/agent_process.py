@@ -69,10 +69,6 @@ class AgentProcess:
             self._process.stdin.write(protocol.encode(job))
             self._process.stdin.flush()
 
-    @property
-    def pid(self) -> int:
-        return self._process.pid
-
     def next_event(self, timeout_s: float | None) -> dict[str, Any] | None:
         """The next message, or None when none came within `timeout_s`."""
         try:
@@ -100,6 +96,7 @@ class AgentProcess:
         if self.returncode(wait_s=2.0) is None:
             self.kill()
             self._process.wait()
+        self.output.discard_if_empty()
 
     def __enter__(self) -> AgentProcess:
         return self
@@ -140,12 +137,15 @@ class AppOutput:
         except OSError:
             return []
 
+    def discard_if_empty(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.path.stat().st_size == 0:
+                self.path.unlink()
+
     def note(self) -> str:
-        """A sentence for the report, or "" (and the file removed) when the app was quiet."""
+        """A sentence for the report, or "" when the app was quiet."""
         lines = self.lines()
         if not lines:
-            with contextlib.suppress(OSError):
-                self.path.unlink()
             return ""
         sql = sum(1 for line in lines if SQL_LINE.search(line))
         echo = (
@@ -158,8 +158,11 @@ class AppOutput:
         return f"The app wrote {len(lines)} lines to stdout/stderr, kept in {self.path}.{echo}"
 
     def tail(self, count: int = 15) -> str:
+        """The app's last lines, for an error; "" when it wrote nothing."""
         lines = self.lines()[-count:]
-        return "The app's last output:\n" + "\n".join(lines) if lines else ""
+        if not lines:
+            return ""
+        return f"The app's last output (all of it in {self.path}):\n" + "\n".join(lines)
 
 
 def _lines(pipe: Any) -> Iterator[bytes]:

@@ -67,7 +67,6 @@ def route_table_in_agent(
     job = {"job": "routes", "target": target, "factory": factory, "app_dir": str(app_dir)}
     with AgentProcess(where.find(app_dir), job) as agent:
         answer = _Conversation(agent, target, where.startup_timeout_s).until("routes")
-    agent.output.note()  # removes the file when the app was quiet
     return protocol.table_from_json(answer["table"])
 
 
@@ -127,7 +126,8 @@ class _Conversation:
             raise KeyboardInterrupt
         elif event == "error":
             error = ERRORS.get(message["kind"], PerfauditError)
-            raise error(message["message"], remedy=message["remedy"], details=message["details"])
+            details = "\n".join(d for d in (message["details"], self.agent.output.tail()) if d)
+            raise error(message["message"], remedy=message["remedy"], details=details)
         elif event == "crash":
             raise RuntimeError(f"in the agent: {message['error']}\n{message['trace']}")
 
@@ -165,6 +165,8 @@ class _Conversation:
                 f"{python} is older than Python {version}, which perfaudit needs to run the app.",
                 remedy="Pass a newer interpreter of the app with --python.",
             )
+        if self.interrupted and (self.checkpoint is None or self.answer != "session"):
+            raise KeyboardInterrupt  # killed after a Ctrl-C it did not answer
         how = _how_it_ended(code)
         if self.checkpoint is None:
             when = "after importing" if self.imported else "while importing"
@@ -175,8 +177,6 @@ class _Conversation:
                 details=self.agent.output.tail(),
             )
         session = Session.from_json(self.checkpoint)
-        if self.interrupted and self.answer != "session":
-            raise KeyboardInterrupt
         if self.interrupted:
             stopped = dataclasses.replace(session, stopped_early=INTERRUPTED, interrupted=True)
             return {"event": "session", "session": stopped.to_json()}

@@ -166,7 +166,7 @@ def test_a_crash_shows_the_app_s_last_words(perfaudit: Any) -> None:
     result = perfaudit("profile", "tests.fixtures.crashes:app", "/fine", "/exit", *FAST)
 
     assert result.code == 3
-    assert "The app's last output:" in result.stderr
+    assert "The app's last output (all of it in " in result.stderr
     assert "exiting now" in result.stderr
 
 
@@ -176,3 +176,16 @@ def test_an_app_that_exits_at_import_is_its_doing_not_ours(perfaudit: Any) -> No
     assert result.code == 3
     assert "The app called sys.exit('DATABASE_URL is not set')" in result.stderr
     assert "bug in perfaudit" not in result.stderr
+
+
+def test_a_run_that_fails_leaves_no_empty_output_file(
+    perfaudit: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("TMPDIR", str(scratch))  # where the app's output file would go
+
+    result = perfaudit("profile", "tests.fixtures.needs_missing_package:app", *FAST)
+
+    assert result.code == 3
+    assert list(scratch.iterdir()) == []

@@ -29,7 +29,7 @@ def app_python(stack: str) -> Path:
     python = venv / "bin" / "python"
     if python.exists():
         return python
-    base = find_python(version) or find_python("3.12")
+    base = find_python(version)
     if base is None:
         pytest.skip(f"no Python {version} here to build the {stack} app's virtualenv")
     subprocess.run([base, "-m", "venv", str(venv)], check=True)
