@@ -84,6 +84,9 @@ class BlockingSite:
     # the loop's stack; the site is the library's function that the framework called (a
     # library's own `async def` endpoint, e.g. fastapi-users' login), or the framework's.
     owner: str = "app"
+    # A library site: the nearest `async def` of the library's around the blocking call
+    # ("fastapi_users.manager.authenticate"): the one to override, to await it in a thread.
+    called_from: str = ""
 
     @property
     def cpu_share(self) -> float:
@@ -168,7 +171,18 @@ def _site(
         cpu_s=cpu,
         samples=sum(s.samples for s, _ in members),
         owner=frame.owner,
+        called_from=_caller_of(call, heaviest.frames) if frame.owner != "app" else "",
     )
+
+
+def _caller_of(call: str, frames: tuple[StackFrame, ...]) -> str:
+    """The nearest `async def` of a library's outside the frame named `call` (frames
+    innermost first): it calls the blocking work without awaiting, and could. "" when the
+    stack does not say which frames are async (py-spy's)."""
+    at = next((i for i, f in enumerate(frames) if _qualified(f) == call), None)
+    outer = frames[at + 1 :] if at is not None else ()
+    found = next((f for f in outer if f.awaitable and f.owner == "library"), None)
+    return _qualified(found) if found else ""
 
 
 def _classify(

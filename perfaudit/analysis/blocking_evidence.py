@@ -19,7 +19,7 @@ def blocking_evidence(
         "cpu_share_while_blocked": round(site.cpu_share, 3),
         "blocking_call": site.call,
         "kind": site.kind,
-        "source_line": site.code,
+        **({"source_line": site.code} if site.code else {}),  # the app's frames keep it
         **signature(view.probe),
     }
 

@@ -20,6 +20,9 @@ class StackFrame:
     function: str
     owner: str  # "app" | "framework" | "library" | "stdlib" | "perfaudit"
     code: str = ""  # the source line, kept for the app's own frames
+    # An `async def` (or async generator): a function that could have awaited the work it
+    # did synchronously. Known in-process; py-spy's samples do not say (False).
+    awaitable: bool = False
 
 
 @dataclass(frozen=True, slots=True)

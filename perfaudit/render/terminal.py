@@ -247,7 +247,10 @@ def _routes_table(
             cells.append(f"{r.background_ms:.2f}" if r.background_ms else "-")
         table.add_row(escape(label), str(r.requests), errors, f"{r.throughput_rps:,.0f}", *cells)
     if background:
-        table.caption = "bg: background tasks per request after the response, not in latency"
+        table.caption = (
+            "after: ms per request of work after the response (BackgroundTasks, the "
+            "teardown of yield dependencies), not in latency"
+        )
         table.caption_justify = "left"
     return table
 

@@ -295,13 +295,22 @@ def test_event_loop_blocked_ignores_the_framework_s_plumbing() -> None:
     assert findings(EVENT_LOOP_BLOCKED, loop_session(framework_only)) == []
 
 
+def awaitable(frame: StackFrame) -> StackFrame:
+    return dataclasses.replace(frame, awaitable=True)
+
+
 # fastapi-users' login: its own `async def` endpoint verifies the password with Argon2
 # (pwdlib), synchronously; no frame of the app's is on the loop's stack meanwhile.
 LIBRARY_LOGIN = (
     lib_frame("pwdlib/hashers/argon2.py", "verify", line=58),
     lib_frame("pwdlib/_hash.py", "verify_and_update", line=100),
-    lib_frame("fastapi_users/manager.py", "authenticate", line=645),
-    lib_frame("fastapi_users/router/auth.py", "login", line=44),
+    lib_frame("fastapi_users/password.py", "verify_and_update", line=40),  # sync helper
+    dataclasses.replace(
+        lib_frame("fastapi_users/manager.py", "authenticate", line=645), awaitable=True
+    ),
+    dataclasses.replace(
+        lib_frame("fastapi_users/router/auth.py", "login", line=44), awaitable=True
+    ),
     *FRAMEWORK_TAIL,
 )
 
@@ -317,7 +326,14 @@ def test_blocking_inside_a_library_names_the_library_call_and_its_endpoint() -> 
     assert finding.evidence["kind"] == "hash"
     assert finding.evidence["blocking_code_owner"] == "library"
     assert "never cache" in finding.suggestion
-    assert "worker thread" in finding.suggestion
+    # The library function that makes the call is the one to override (fastapi-users'
+    # BaseUserManager.authenticate calls the helper synchronously).
+    assert "fastapi_users.manager.authenticate() calls pwdlib._hash.verify_and_update" in (
+        finding.suggestion
+    )
+    assert "override fastapi_users.manager.authenticate()" in finding.suggestion
+    assert "anyio.to_thread.run_sync" in finding.suggestion
+    assert "source_line" not in finding.evidence  # no line of the app's to show
     assert "perfaudit" not in finding.suggestion + str(finding.location)
 
 

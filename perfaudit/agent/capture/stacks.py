@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import linecache
 from dataclasses import dataclass, field
 from types import CodeType, FrameType
@@ -10,6 +11,7 @@ from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.model import SampledStack, StackFrame
 
 MAX_DEPTH = 48
+ASYNC_CODE = inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
 
 
 class StackReader:
@@ -35,7 +37,8 @@ class StackReader:
         owner = self._classifier.owner(code.co_filename, code.co_name)
         # The source line, read while the file is surely the one that ran.
         text = linecache.getline(code.co_filename, line).strip() if owner == "app" else ""
-        return StackFrame(code.co_filename, line, code.co_name, owner, text)
+        awaitable = bool(code.co_flags & ASYNC_CODE)
+        return StackFrame(code.co_filename, line, code.co_name, owner, text, awaitable)
 
 
 @dataclass

@@ -199,25 +199,33 @@ def _in_library(site: BlockingSite) -> str:
     """Advice when the blocking call is inside a library's own `async def` (no frame of the
     app's on the loop): nothing to change on a line of the app's, but a way around it."""
     package = _package(site)
+    caller = f"{site.called_from}() calls {site.call}" if site.called_from else site.call
+    where = (
+        f"{caller} synchronously, under {package}'s `async def` {site.function}(), not in your code"
+    )
+    wrap = (
+        f"override {site.called_from}() (in your subclass of its class, where the library "
+        "has you subclass it) to run that call through `await anyio.to_thread.run_sync(...)`"
+        if site.called_from
+        else "call it through `await anyio.to_thread.run_sync(...)` from your own code"
+    )
     if site.kind == "hash":
         return (
-            f"The password hash runs synchronously inside {package} ({site.call}, called from "
-            f"its `async def` {site.function}()): it is slow on purpose, so never cache it; "
-            "move it off the loop instead: give the library a password helper that hashes in "
-            "a worker thread (subclass it and `await anyio.to_thread.run_sync(...)` the hash "
-            "and the verification), or ask its maintainers to; until then, run more worker "
-            "processes so one login does not stall every other request."
+            f"The password hash runs inside {package}: {where}. It is slow on purpose, so "
+            f"never cache it; move it off the loop instead: {wrap}, or ask the library's "
+            "maintainers to; until then, run more worker processes so that one login does "
+            "not stall every other request."
         )
     return (
-        f"The blocking call ({site.call}) is inside {package}, in its `async def` "
-        f"{site.function}(), not in your code: use the library's async API if it has one, "
-        "call it from a `def` route or through `await anyio.to_thread.run_sync(...)` in your "
-        "own code, or report it to its maintainers."
+        f"The blocking call is inside {package}: {where}. Use the library's async API if it "
+        f"has one, or {wrap}; or report it to its maintainers."
     )
 
 
 def _what(site: BlockingSite, per_request_ms: float) -> str:
-    cpu = "burning CPU" if site.kind in ("cpu", "hash") else "waiting"
+    # A hash may run its rounds on threads of its own (argon2): it is hashing, not
+    # necessarily the loop thread's CPU.
+    cpu = {"cpu": "burning CPU", "hash": "hashing"}.get(site.kind, "waiting")
     return (
         f"Each request holds the event loop for about {per_request_ms:.0f} ms {cpu} in "
         f"{site.function}(), and no other request can run meanwhile."
