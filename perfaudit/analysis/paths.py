@@ -7,6 +7,8 @@ import re
 import sysconfig
 from pathlib import PurePath
 
+from perfaudit.model import CodeLocation
+
 _STDLIB = sysconfig.get_paths()["stdlib"]
 _ANY_STDLIB = re.compile(r"/lib/python3\.\d+/")
 BUILTIN = "<built-in>"
@@ -26,6 +28,11 @@ def display_path(file: str, app_root: str) -> str:
     if stdlib:
         return file[stdlib.end() :]
     return str(PurePath(file))
+
+
+def displayed(location: CodeLocation, app_root: str) -> CodeLocation:
+    """A location as reports show it: the file by its short path."""
+    return CodeLocation(display_path(location.file, app_root), location.line, location.function)
 
 
 def display_function(name: str) -> str:

@@ -8,10 +8,10 @@ from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Severity, drop_superseded, rank
 from perfaudit.analysis.hotspots import Hotspot, overall_hotspots, route_hotspots
 from perfaudit.analysis.measured import attach_measured
-from perfaudit.analysis.paths import display_path
+from perfaudit.analysis.paths import displayed
 from perfaudit.analysis.rules import all_rules, not_run_from_samples
 from perfaudit.analysis.stats import LatencySummary
-from perfaudit.model import CodeLocation, ErrorSample, RouteMeasurement, Session, SkippedRoute
+from perfaudit.model import ErrorSample, RouteMeasurement, Session, SkippedRoute
 
 REPORT_SCHEMA_VERSION = 1
 HOTSPOTS_KEPT = 25
@@ -100,7 +100,7 @@ def _displayed(sample: ErrorSample | None, app_root: str) -> ErrorSample | None:
     if sample is None or sample.location is None:
         return sample
     loc = sample.location
-    shown = CodeLocation(display_path(loc.file, app_root), loc.line, loc.function)
+    shown = displayed(loc, app_root)
     return replace(sample, location=shown)
 
 

@@ -17,7 +17,7 @@ from perfaudit.analysis.blocking_evidence import blocking_evidence, sampled_evid
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.needs import SAMPLES_SUFFICE
-from perfaudit.analysis.paths import display_path
+from perfaudit.analysis.paths import displayed
 from perfaudit.analysis.sampling import SampledBlocking, loop_blocking
 from perfaudit.model import CodeLocation
 
@@ -101,9 +101,7 @@ class EventLoopBlocked:
         if share < MIN_SHARE or per_request_ms < MIN_MS_PER_REQUEST:
             return
         endpoint = declared.endpoint
-        location = CodeLocation(
-            display_path(endpoint.file, ctx.session.app_root), endpoint.line, endpoint.function
-        )
+        location = displayed(endpoint, ctx.session.app_root)
         yield Finding(
             id=self.id,
             severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity, grade
 from perfaudit.analysis.needs import Needs
-from perfaudit.analysis.paths import display_path
+from perfaudit.analysis.paths import displayed
 from perfaudit.model import CodeLocation, MiddlewareEvidence, MiddlewareLayer
 
 # (severity, minimum share of the route's latency, minimum ms added per request). A
@@ -148,7 +148,7 @@ def _layers(evidence: MiddlewareEvidence) -> tuple[MiddlewareLayer, ...]:
 
 def _location(layer: MiddlewareLayer, app_root: str) -> CodeLocation | None:
     loc = layer.location
-    return CodeLocation(display_path(loc.file, app_root), loc.line, loc.function) if loc else None
+    return displayed(loc, app_root) if loc else None
 
 
 def _count(layers: Sequence[MiddlewareLayer], base_http: Sequence[MiddlewareLayer]) -> str:

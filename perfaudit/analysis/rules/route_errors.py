@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from perfaudit.analysis.context import AnalysisContext
 from perfaudit.analysis.findings import Finding, Severity
 from perfaudit.analysis.needs import Needs
-from perfaudit.analysis.paths import display_path
+from perfaudit.analysis.paths import displayed
 from perfaudit.model import CodeLocation, ErrorSample, RouteMeasurement
 
 NOT_FOUND_BODY = '{"detail":"NotFound"}'  # Starlette's answer when no route matches
@@ -61,7 +61,7 @@ class RouteErrors:
         location = None
         if sample.location is not None:
             loc = sample.location
-            location = CodeLocation(display_path(loc.file, app_root), loc.line, loc.function)
+            location = displayed(loc, app_root)
         return Finding(
             id=self.id,
             severity=Severity.HIGH if rate >= 0.5 else Severity.MEDIUM,

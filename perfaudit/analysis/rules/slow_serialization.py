@@ -18,7 +18,7 @@ from perfaudit.analysis.groups import (
     profiler_shares_threads,
 )
 from perfaudit.analysis.needs import Needs
-from perfaudit.analysis.paths import display_path
+from perfaudit.analysis.paths import displayed
 from perfaudit.model import CodeLocation, FunctionId, RouteProfile
 
 # Entered from anywhere, these are response serialisation (file suffix, function names).
@@ -265,7 +265,7 @@ def _endpoint(ctx: AnalysisContext, view: RouteView) -> CodeLocation | None:
     app_root = ctx.session.app_root
     if view.probe is not None and view.probe.endpoint is not None:
         e = view.probe.endpoint
-        return CodeLocation(display_path(e.file, app_root), e.line, e.function)
+        return displayed(e, app_root)
     assert view.profile is not None
     called = _called_by_framework(view.profile)
     if called is not None:

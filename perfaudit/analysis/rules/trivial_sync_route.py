@@ -8,8 +8,8 @@ from collections.abc import Iterator
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Severity
 from perfaudit.analysis.needs import Needs
-from perfaudit.analysis.paths import display_path
-from perfaudit.model import CodeLocation, FunctionStats
+from perfaudit.analysis.paths import displayed
+from perfaudit.model import FunctionStats
 
 MAX_WORK_MS = 0.5
 BLOCKING_CALLEES = ("sleep", "_socket", "_ssl", "sqlite3", "_io.", "posix.", "select")
@@ -56,7 +56,7 @@ class TrivialSyncRoute:
             title=f"{e.function}() is a `def` route doing {work_ms:.2f} ms of work; the thread "
             f"hop costs {hop_ms:.2f} ms",
             route=str(view.route),
-            location=CodeLocation(display_path(e.file, ctx.session.app_root), e.line, e.function),
+            location=displayed(e, ctx.session.app_root),
             evidence={
                 "endpoint_ms_per_request": round(work_ms, 4),
                 "thread_hop_ms": round(hop_ms, 4),
