@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from perfaudit.capture.owners import OwnerClassifier
+from perfaudit.capture.owners import OwnerClassifier, scope_of, use_scope
 from perfaudit.errors import TargetError, UsageError
 from perfaudit.model import CodeLocation
 
@@ -36,6 +36,7 @@ def load_app(spec: str, *, factory: bool = False, app_dir: Path = Path(".")) -> 
     if str(root) not in sys.path[:1]:
         sys.path.insert(0, str(root))
     module = _import_module(module_name, root)
+    use_scope(scope_of(module_name))  # what is the app's, now that its imports are known
     obj = _resolve_attr(module, module_name, attr_path)
     if factory:
         obj = _call_factory(obj, spec)

@@ -5,6 +5,7 @@ routes, forms, headers, background tasks) is driven correctly."""
 from __future__ import annotations
 
 import pstats
+import shutil
 from pathlib import Path
 
 import pytest
@@ -239,3 +240,32 @@ def test_uvloop_loop_is_probed_too(perfaudit):
     assert result.report["environment"]["loop"] == "uvloop"
     top = result.report["findings"][0]
     assert (top["id"], top["location"]["function"]) == ("event-loop-blocked", "fetch_stock_level")
+
+
+def test_a_framework_s_own_checkout_is_not_the_app(perfaudit, tmp_path: Path) -> None:
+    """Running a docs example inside a framework's repository: the framework's source
+    folder beside the example is imported, and is still the framework's, not the app's."""
+    import fastapi
+    import starlette
+
+    repo = tmp_path / "repo"
+    for package in (fastapi, starlette):
+        source = Path(package.__file__).parent
+        shutil.copytree(source, repo / source.name, ignore=shutil.ignore_patterns("__pycache__"))
+    (repo / "docs_src").mkdir()
+    (repo / "docs_src" / "__init__.py").write_text("")
+    (repo / "docs_src" / "tutorial.py").write_text(
+        "from fastapi import FastAPI\n\napp = FastAPI()\n\n\n"
+        "@app.get('/items/')\nasync def read_items():\n"
+        "    return [{'name': 'Foo'}, {'name': 'Bar'}]\n"
+    )
+
+    result = perfaudit("profile", "docs_src.tutorial:app", "/items/", "--app-dir", str(repo), *FAST)
+
+    assert result.code == 0, result.stderr
+    owners = {h["file"].split("/")[0]: h["owner"] for h in result.report["hotspots"]}
+    assert owners.get("fastapi") == "framework", result.report["hotspots"]
+    assert "app" not in {
+        h["owner"] for h in result.report["hotspots"] if "docs_src" not in h["file"]
+    }
+    assert not [f for f in result.report["findings"] if f["severity"] in SEVERE]

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import sysconfig
+from pathlib import Path
+from types import ModuleType
 
 import fastapi
 import httpx2
@@ -11,6 +14,7 @@ import rich
 import yaml
 
 import perfaudit.agent.profile_run
+from perfaudit.capture import owners
 from perfaudit.capture.owners import OwnerClassifier
 
 
@@ -116,3 +120,77 @@ def test_a_thread_parked_on_a_lock_is_idle_not_a_hotspot() -> None:
     assert owner("~", "<method 'acquire' of '_thread.lock' objects>") == "idle"
     assert owner("~", "<method 'acquire' of '_thread.RLock' objects>") == "idle"
     assert owner("~", "<built-in method time.sleep>") == "stdlib"  # a sleep is work to fix
+
+
+# The app's scope, once imported: ownership follows what is installed and what the
+# target's own package is, not the folder the app runs from.
+
+
+@pytest.fixture
+def framework_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A framework's repository running one of its docs examples: its own `h11/` source
+    folder is the one imported, from beside the example."""
+    repo = tmp_path / "repo"
+    (repo / "h11").mkdir(parents=True)
+    (repo / "h11" / "__init__.py").write_text("")
+    (repo / "docs_src").mkdir()
+    (repo / "docs_src" / "__init__.py").write_text("")
+    (repo / "docs_src" / "tutorial.py").write_text("")
+    monkeypatch.setitem(sys.modules, "h11", _module_at("h11", repo / "h11"))
+    monkeypatch.setitem(sys.modules, "docs_src", _module_at("docs_src", repo / "docs_src"))
+    monkeypatch.setattr(owners, "_scope", owners.AppScope())  # use_scope is process-wide
+    return repo
+
+
+def _module_at(name: str, folder: Path) -> ModuleType:
+    module = ModuleType(name)
+    module.__path__ = [str(folder)]
+    module.__file__ = str(folder / "__init__.py")
+    return module
+
+
+def test_a_framework_s_source_beside_the_app_is_the_framework_s(framework_checkout: Path) -> None:
+    classifier = OwnerClassifier()
+    library = str(framework_checkout / "h11" / "_connection.py")
+    example = str(framework_checkout / "docs_src" / "tutorial.py")
+    assert classifier.owner(library, "send") == "app"  # by folder alone, before import
+
+    owners.use_scope(owners.scope_of("docs_src.tutorial"))
+
+    assert classifier.owner(library, "send") == "framework"
+    assert classifier.owner(example, "read_items") == "app"
+
+
+def test_the_target_s_own_package_stays_the_app_s_even_if_named_like_a_framework(
+    framework_checkout: Path,
+) -> None:
+    owners.use_scope(owners.scope_of("h11.app"))  # the user's app *is* the h11 package here
+
+    assert OwnerClassifier().owner(str(framework_checkout / "h11" / "api.py"), "run") == "app"
+
+
+def test_an_app_package_named_like_some_wheel_s_module_stays_the_app_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wheels that ship a top-level `utils` or `tests` must not take the app's own."""
+    (tmp_path / "utils").mkdir()
+    monkeypatch.setitem(sys.modules, "utils", _module_at("utils", tmp_path / "utils"))
+    monkeypatch.setattr(owners, "_scope", owners.AppScope())
+    monkeypatch.setattr(owners, "_provided_packages", lambda: {"utils": {"some-wheel"}})
+
+    owners.use_scope(owners.scope_of("main"))
+
+    assert OwnerClassifier().owner(str(tmp_path / "utils" / "text.py"), "slug") == "app"
+
+
+def test_the_app_installed_into_site_packages_is_still_the_app(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A Docker image that `pip install .`-ed the service runs it from site-packages."""
+    installed = Path(yaml.__file__).parent  # any folder inside site-packages
+    monkeypatch.setitem(sys.modules, "myservice", _module_at("myservice", installed))
+    monkeypatch.setattr(owners, "_scope", owners.AppScope())
+
+    owners.use_scope(owners.scope_of("myservice.main"))
+
+    assert OwnerClassifier().owner(str(installed / "api.py"), "handler") == "app"
