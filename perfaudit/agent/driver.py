@@ -26,6 +26,12 @@ from perfaudit.model import ErrorSample
 ProgressCallback = Callable[[int], None]
 TICK_S = 0.05
 YIELD_EVERY_S = 0.02
+# A request past its timeout is counted and replaced, but not cancelled while its phase
+# runs: its `def` endpoint may still be in a worker thread, and cancelling would run its
+# teardown (a yield dependency closing the DB session) while that thread still uses the
+# session: SQLAlchemy's "IllegalStateChangeError" in the app's output. At the end of the
+# phase it gets this long to finish; then it is cancelled, and gets as long again to unwind.
+DRAIN_S = 2.0
 ERROR_BODY_LIMIT = 2048
 # A route that keeps hanging is given up on: each hung `def` handler holds one of the
 # threadpool's 40 threads for good, and waiting out more timeouts teaches nothing new.
@@ -47,6 +53,18 @@ class PhaseResult:
     @property
     def requests(self) -> int:
         return len(self.durations_s)
+
+
+async def _drain(retired: set[asyncio.Task[None]]) -> None:
+    """Let requests that timed out finish (DRAIN_S at most), then cancel those still
+    running and let them unwind (DRAIN_S again); any left are counted as abandoned."""
+    pending = {task for task in retired if not task.done()}
+    if pending:
+        _, pending = await asyncio.wait(pending, timeout=DRAIN_S)
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=DRAIN_S)
 
 
 class Exchange:
@@ -139,6 +157,7 @@ class InProcessDriver:
         self._on_progress = on_progress
         self._on_tick = on_tick
         self._active: tuple[_Phase, float] | None = None
+        self.abandoned = 0  # requests still unwinding after DRAIN_S, over every phase
         # Numbers for {n}: one sequence over every phase, so no two requests share one.
         self._numbers = itertools.count(1)
 
@@ -170,12 +189,16 @@ class InProcessDriver:
             done, _ = await asyncio.wait(workers, timeout=TICK_S)
             workers -= done
             workers |= self._supervise(phase, scope, request)
+            workers -= phase.retired  # timed out: the phase no longer waits for them
             for task in done:
                 task.result()
         wall = perf_counter() - start
         self._report_progress(phase)
+        await _drain(phase.retired)
         self._active = None
-        return self._result(phase, wall)
+        result = self._result(phase, wall)
+        self.abandoned += result.abandoned
+        return result
 
     async def time_request(self, request: RequestSpec) -> float:
         """One request outside any phase (a probe); its latency whatever it answers."""
@@ -204,7 +227,8 @@ class InProcessDriver:
     def _supervise(
         self, phase: _Phase, scope: dict[str, Any], request: RequestSpec
     ) -> set[asyncio.Task[None]]:
-        """Retire workers whose request outlived the timeout, replace them, report progress."""
+        """Retire workers whose request outlived the timeout (left running: see DRAIN_S),
+        replace them, report progress."""
         if self._on_tick is not None:
             self._on_tick()
         self._report_progress(phase)
@@ -222,7 +246,6 @@ class InProcessDriver:
                 kind="timeout",
                 message=f"no response within {self._timeout_s:g} s (--timeout)",
             )
-            task.cancel()
             replacements.add(self._spawn(phase, scope, request))
         return replacements
 
@@ -293,9 +316,6 @@ class InProcessDriver:
         phase.reported = done
 
     def _result(self, phase: _Phase, wall: float) -> PhaseResult:
-        for task in phase.retired:
-            if not task.done():
-                task.cancel()
         abandoned = sum(1 for task in phase.retired if not task.done())
         return PhaseResult(
             durations_s=tuple(phase.durations),

@@ -23,7 +23,7 @@ from perfaudit import __version__
 from perfaudit.agent.capture.database import DatabaseCollector
 from perfaudit.agent.capture.server_requirements import declared_server
 from perfaudit.agent.capture.tracing import TracingCollector, to_function_stats
-from perfaudit.agent.driver import InProcessDriver, PhaseResult
+from perfaudit.agent.driver import DRAIN_S, InProcessDriver, PhaseResult
 from perfaudit.agent.eventloop import LOOPS, close_loop, new_loop, quiet_interrupts
 from perfaudit.agent.evidence_phase import compare_middleware, trace_calls
 from perfaudit.agent.hangguard import HangGuard
@@ -197,10 +197,21 @@ class _AuditRun:
             evidence=tuple(self.evidence),
             stopped_early=stopped_early,
             interrupted=stopped_early == INTERRUPTED,
-            notes=tuple(self.notes),
+            notes=tuple(self.notes + self._abandoned_note()),
             experiments=tuple(self.experiments),
             declarations=tuple(self.declarations.values()),
         )
+
+    def _abandoned_note(self) -> list[str]:
+        abandoned = self.driver.abandoned if self.driver else 0
+        if not abandoned:
+            return []
+        return [
+            f"{abandoned} request(s) that timed out were still running {DRAIN_S:g} s after "
+            "their phase ended (a handler still in a worker thread, or awaiting what never "
+            "came): their teardown (a yield dependency closing its session) ran late or not "
+            "at all, and the app's output may show errors from it."
+        ]
 
     def drive(self, requests: list[RequestSpec]) -> str:
         """Run the audit on a fresh event loop; return why it stopped early, or ""."""

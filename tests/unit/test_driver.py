@@ -4,6 +4,7 @@ control (progress, timeouts) whatever the handler does."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -105,3 +106,66 @@ def test_second_receive_waits_for_the_response_like_a_connected_client() -> None
     result, _ = run(app, count=1)
     assert seen == ["still connected"]
     assert result.status_counts == {"200": 1}
+
+
+def test_a_timed_out_request_s_teardown_waits_for_its_worker_thread() -> None:
+    """Issue 16 #5: cancelling a request at its timeout ran its yield dependency's teardown
+    (closing a SQLModel session) while its `def` endpoint still used that session in a
+    worker thread: "IllegalStateChangeError" in the app's output, 5-11 times a run."""
+    events: list[str] = []
+
+    def endpoint() -> None:
+        time.sleep(0.5)
+        events.append("thread done")
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        try:
+            await asyncio.to_thread(endpoint)
+        finally:
+            events.append("teardown")
+
+    result, _ = run(app, count=1, timeout_s=0.2)
+
+    assert result.timeouts == 1
+    assert events == ["thread done", "teardown"]
+    assert result.abandoned == 0
+
+
+def test_a_request_that_never_finishes_is_cancelled_at_the_end_of_its_phase() -> None:
+    unwound: list[bool] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        try:
+            await asyncio.sleep(3600)
+        finally:
+            unwound.append(True)
+
+    result, _ = run(app, count=1, timeout_s=0.2)
+
+    assert result.timeouts == 1
+    assert unwound == [True]
+    assert result.abandoned == 0
+
+
+def test_a_request_that_cannot_unwind_is_counted_as_abandoned() -> None:
+    holding = [True]
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        while holding[0]:  # swallows cancellation, until the test lets go
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
+
+    async def go() -> tuple[PhaseResult, int]:
+        driver = InProcessDriver(app, timeout_s=0.2)
+        result = await driver.run(RequestSpec("GET", "/"), count=1)
+        holding[0] = False  # leave nothing behind
+        left = asyncio.all_tasks() - {asyncio.current_task()}
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left)
+        return result, driver.abandoned
+
+    result, abandoned = asyncio.run(go())
+
+    assert result.abandoned == 1
+    assert abandoned == 1
