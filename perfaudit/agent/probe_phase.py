@@ -92,7 +92,7 @@ async def probe_route(
     )
     watchdog.start()
     limiter.start()
-    prober = asyncio.get_running_loop().create_task(_probe_stream(driver, probe, loaded))
+    prober = asyncio.get_running_loop().create_task(probe_stream(driver, probe, loaded))
     try:
         phase = await driver.run(
             request,
@@ -125,7 +125,7 @@ async def probe_route(
     )
 
 
-async def _probe_stream(driver: InProcessDriver, probe: RequestSpec, out: list[float]) -> None:
+async def probe_stream(driver: InProcessDriver, probe: RequestSpec, out: list[float]) -> None:
     """A probe request every PROBE_EVERY_S, timed from when it was due, not from when the
     loop got round to sending it (else a blocked loop would hide its own delay)."""
     while True:

@@ -66,19 +66,29 @@ class RouteView:
     def app_attributions(self) -> list[Attribution]:
         return app_attributions(self.profile) if self.profile else []
 
+    def share_ms(self, share: float) -> float:
+        """What a share of the route's work costs each request, in ms: that share of the
+        mean latency measured without the profiler, at most of the time a request took in
+        the profiled phase (one at a time): under concurrency the latency also holds the
+        time requests queued behind each other, which is no work of theirs. (A sampled
+        profile's time per request served caps it the same way: a function seen in 3
+        samples among 4,000 requests costs microseconds, not the whole latency.) Every
+        rule's "up to N ms per request" comes from here, so two findings about the same
+        time state the same figure."""
+        bounds = []
+        if self.latency is not None:
+            bounds.append(self.latency.mean)
+        profile = self.profile
+        if profile is not None and profile.requests > 0 and profile.request_time_s > 0:
+            bounds.append(profile.request_time_s / profile.requests * 1000)
+        return min(max(share, 0.0), 1.0) * min(bounds) if bounds else 0.0
+
     def cost_ms(self, time_s: float) -> float:
-        """What `time_s` of the route's profiled time costs each request, in ms: its share of
-        the profiled time applied to the measured mean latency. A sampled profile holds only
-        the samples under the endpoint, not the server's own work nor the time requests
-        waited, so there the sampled time per request served caps it: a function seen in 3
-        samples among 4,000 requests costs microseconds, not the whole latency."""
-        profile, latency = self.profile, self.latency
-        if profile is None or latency is None or profile.request_time_s <= 0:
+        """What `time_s` of the route's profiled time costs each request, in ms."""
+        profile = self.profile
+        if profile is None or self.latency is None or profile.request_time_s <= 0:
             return 0.0
-        ms = min(time_s / profile.request_time_s, 1.0) * latency.mean
-        if profile.sampled and profile.requests > 0:
-            ms = min(ms, time_s / profile.requests * 1000)
-        return ms
+        return self.share_ms(time_s / profile.request_time_s)
 
 
 class AnalysisContext:
@@ -148,7 +158,9 @@ def _enclosing_app_caller(
 
 def app_caller(profile: RouteProfile, function: FunctionId) -> FunctionId | None:
     """The nearest app function up the call graph (following the heaviest caller edge),
-    e.g. the app's `fetch_rate` above httpx's `__init__` above `ssl.create_default_context`."""
+    e.g. the app's `fetch_rate` above httpx's `__init__` above `ssl.create_default_context`.
+    A comprehension or lambda is passed through to the function that holds it: that is
+    what a user can change (and what `--verify` can patch)."""
     by_id = {fn.function: fn for fn in profile.functions}
     current, seen = function, set()
     while current not in seen:
@@ -158,7 +170,7 @@ def app_caller(profile: RouteProfile, function: FunctionId) -> FunctionId | None
             return None
         edge = max(fn.callers, key=lambda e: e.cumulative_s)
         caller = by_id.get(edge.caller)
-        if caller is not None and caller.owner == "app":
+        if caller is not None and caller.owner == "app" and edge.caller.name not in NESTED_CODE:
             return caller.function
         current = edge.caller
     return None

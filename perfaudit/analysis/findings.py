@@ -3,11 +3,12 @@ what to change."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Literal
 
 from perfaudit.model import CodeLocation
+from perfaudit.model.experiments import Metric
 
 EvidenceValue = float | int | str
 Verdict = Literal["gain", "no-gain", "refused", "changes-behaviour", "failed"]
@@ -60,6 +61,10 @@ class MeasuredGain:
     ratio_high: float = 0.0
     rounds_faster: int = 0  # round pairs with more requests/s with the change than without
     details: tuple[str, ...] = ()
+    # "others-wait": the ratios are an unrelated request's wait without ÷ with the change
+    metric: Metric = "throughput"
+    others_p50_before_ms: float = 0.0
+    others_p50_after_ms: float = 0.0
 
     @property
     def gain(self) -> bool:
@@ -118,19 +123,34 @@ def grade(share: float, ms: float, grades: Grades) -> Severity | None:
     return None
 
 
+# A narrower finding less severe than the broader one replaces it only when it explains at
+# least this share of the broader one's time (an index for 70% of a cpu-hotspot's 80% does;
+# a client built per request, 1% of a blocked loop's 90%, does not).
+EXPLAINS_MOST = 0.5
+
+
 def drop_superseded(findings: list[Finding]) -> list[Finding]:
-    """Drop a broader finding where a narrower one, at least as severe, explains the same
-    route and function (a sync DB call on the loop is not also a cpu-hotspot)."""
+    """A narrower finding that explains the same route and function replaces the broader
+    one (a sync DB call on the loop is not also a cpu-hotspot; an unindexed scan is not a
+    call to cache). Less severe, it must explain most of that time, and then takes the
+    broader one's severity: the same time, better explained."""
 
     def key(f: Finding) -> tuple[str | None, str | None]:
         return f.route, f.location.function if f.location else None
 
-    def superseded(f: Finding) -> bool:
-        return any(
-            f.id in g.supersedes and key(g) == key(f) and g.severity >= f.severity for g in findings
-        )
+    def explains(g: Finding, f: Finding) -> bool:
+        if f.id not in g.supersedes or key(g) != key(f):
+            return False
+        return g.severity >= f.severity or _share(g) >= EXPLAINS_MOST * _share(f) > 0
 
-    return [f for f in findings if not superseded(f)]
+    kept = [f for f in findings if not any(explains(g, f) for g in findings)]
+    raised = {id(g): max(g.severity, f.severity) for f in findings for g in kept if explains(g, f)}
+    return [replace(g, severity=raised.get(id(g), g.severity)) for g in kept]
+
+
+def _share(finding: Finding) -> float:
+    gain = finding.estimated_gain
+    return gain.share if gain is not None else finding.impact
 
 
 def rank(findings: list[Finding]) -> list[Finding]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from perfaudit.analysis.findings import Finding, MeasuredGain, Verdict
+from perfaudit.analysis.findings import Finding, MeasuredGain, Severity, Verdict
 from perfaudit.model import Experiment
 
 # Throughput with the change ÷ without, per round pair. A gain needs all three:
@@ -18,6 +18,10 @@ MIN_GAIN = 1.15
 #   five at 5×) does not veto a gain, but a change that wins only half the time is noise.
 #   With 6 pairs this asks for 5: by chance alone (a coin per pair) 7 times in 64.
 MIN_AGREEING = 0.8
+# A change measured to remove this share of each request's time is at least this severe
+# (cpu-hotspot's shares): an index graded MEDIUM from its estimate that measured 6× more
+# requests/s is HIGH.
+MEASURED_GRADES = ((Severity.HIGH, 0.5), (Severity.MEDIUM, 0.25))
 
 
 def verdict(experiment: Experiment) -> Verdict:
@@ -54,6 +58,9 @@ def measured_gain(experiment: Experiment) -> MeasuredGain:
         ratio_high=experiment.ratio_high,
         rounds_faster=experiment.rounds_faster,
         details=experiment.details,
+        metric=experiment.metric,
+        others_p50_before_ms=experiment.others_p50_before_ms,
+        others_p50_after_ms=experiment.others_p50_after_ms,
     )
 
 
@@ -62,7 +69,8 @@ def key_of(finding_id: str, route: str | None, function: str | None) -> tuple[st
 
 
 def attach_measured(findings: list[Finding], experiments: tuple[Experiment, ...]) -> list[Finding]:
-    """Each finding with the experiment run for its id, route and function."""
+    """Each finding with the experiment run for its id, route and function; a measured
+    gain can raise its severity (never lower it: no gain at one concurrency is no proof)."""
     if not experiments:
         return findings
     by_key = {key_of(e.finding_id, e.route, e.function): e for e in experiments}
@@ -70,10 +78,19 @@ def attach_measured(findings: list[Finding], experiments: tuple[Experiment, ...]
     for finding in findings:
         function = finding.location.function if finding.location else None
         experiment = by_key.get(key_of(finding.id, finding.route, function))
-        attached.append(
-            replace(finding, measured=measured_gain(experiment)) if experiment else finding
-        )
+        if experiment is None:
+            attached.append(finding)
+            continue
+        gain = measured_gain(experiment)
+        attached.append(replace(finding, measured=gain, severity=_measured_severity(finding, gain)))
     return attached
+
+
+def _measured_severity(finding: Finding, gain: MeasuredGain) -> Severity:
+    for severity, removed in MEASURED_GRADES:
+        if gain.removed_share >= removed:
+            return max(finding.severity, severity)
+    return finding.severity
 
 
 def describe(gain: MeasuredGain) -> str:
@@ -90,13 +107,33 @@ def describe(gain: MeasuredGain) -> str:
         f"{gain.rps_before:.0f} → {gain.rps_after:.0f} requests/s"
     )
     spread = (
-        f"{gain.ratio_low:.2f}–{gain.ratio_high:.2f}× over {gain.rounds} rounds, "
+        f"{_ratio(gain.ratio_low)}–{_ratio(gain.ratio_high)}× over {gain.rounds} rounds, "
         f"{gain.rounds_faster} faster"
     )
     at = f" at concurrency {gain.concurrency}" if gain.concurrency > 1 else ""
+    if gain.metric == "others-wait":
+        return _describe_others(gain, numbers, spread, at)
     if gain.gain:
         return f"{numbers}: {_times(gain.ratio)} more requests/s{at} with {gain.change} ({spread})"
     return f"no measurable gain with {gain.change}{at}: {numbers} ({spread})"
+
+
+def _describe_others(gain: MeasuredGain, numbers: str, spread: str, at: str) -> str:
+    """What the finding claims: another request waits while the route blocks the loop."""
+    waits = (
+        f"another request waited {gain.others_p50_before_ms:.1f} ms → "
+        f"{gain.others_p50_after_ms:.1f} ms (p50)"
+    )
+    if gain.gain:
+        return (
+            f"{waits}: {_times(gain.ratio)} less{at} with {gain.change} "
+            f"({spread}; the route itself: {numbers})"
+        )
+    return f"no measurable gain with {gain.change}{at}: {waits} ({spread}; the route: {numbers})"
+
+
+def _ratio(ratio: float) -> str:
+    return f"{ratio:.0f}" if ratio >= 10 else f"{ratio:.2f}"
 
 
 def _times(ratio: float) -> str:

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 Outcome = Literal["measured", "refused", "changes-behaviour", "failed"]
+# What the ratios compare: the route's own requests/s, or (for a finding about what other
+# requests wait, event-loop-blocked) how long a cheap unrelated request waited meanwhile.
+Metric = Literal["throughput", "others-wait"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,9 +28,13 @@ class Experiment:
     p50_after_ms: float = 0.0
     rps_before: float = 0.0
     rps_after: float = 0.0
-    # Per round pair: throughput with the change ÷ without; their median and extremes.
+    # Per round pair: throughput with the change ÷ without (others-wait: the other
+    # request's wait without ÷ with); their median and extremes.
     ratio_median: float = 0.0
     ratio_low: float = 0.0
     ratio_high: float = 0.0
-    rounds_faster: int = 0  # round pairs in which the change gave more requests/s
+    rounds_faster: int = 0  # round pairs in which the change did better
     details: tuple[str, ...] = ()  # e.g. a query plan before and after
+    metric: Metric = "throughput"
+    others_p50_before_ms: float = 0.0  # others-wait: the unrelated request's median wait
+    others_p50_after_ms: float = 0.0

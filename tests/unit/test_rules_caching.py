@@ -361,6 +361,25 @@ def test_per_request_setup_outranks_and_replaces_the_broader_findings() -> None:
     assert about_it == {"per-request-setup"}  # not also cpu-hotspot, nor cacheable-call
 
 
+def test_per_request_setup_in_a_comprehension_is_charged_to_the_function_holding_it() -> None:
+    """Python 3.11 profiles `[Settings() for …]` as its own `<listcomp>`: the finding (and
+    `--verify`, which patches functions) needs the function a user can change."""
+    listcomp = app_fid("<listcomp>", module="app/config.py", line=31)
+    built_in_a_comprehension = [
+        fn(FEATURES_ENDPOINT, "app", self_s=0.01, cumulative_s=0.9, calls=50),
+        fn(GET_SETTINGS, "app", self_s=0.01, cumulative_s=0.86, calls=50,
+           callers=[edge(FEATURES_ENDPOINT, 0.86)]),
+        fn(listcomp, "app", self_s=0.01, cumulative_s=0.85, calls=50,
+           callers=[edge(GET_SETTINGS, 0.85)]),
+        fn(BASE_SETTINGS_INIT, "library", self_s=0.2, cumulative_s=0.85, calls=50,
+           callers=[edge(listcomp, 0.85)]),
+    ]  # fmt: skip
+
+    [finding] = findings(PER_REQUEST_SETUP, settings_session(built_in_a_comprehension))
+
+    assert finding.location == CodeLocation("app/config.py", 30, "get_settings")
+
+
 def test_per_request_setup_ignores_settings_built_once() -> None:
     # Built once over 50 requests: a cached get_settings, or the first request's.
     assert findings(PER_REQUEST_SETUP, settings_session(settings_profile(calls=1))) == []

@@ -5,6 +5,7 @@ waiting time, and how a narrower finding supersedes a broader one."""
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import replace
 
 import pytest
 from probe_builders import (
@@ -798,6 +799,7 @@ def finding_at(
     function: str = "search_products",
     route: str = "GET /products/search",
     supersedes: tuple[str, ...] = (),
+    share: float = 0.0,
 ) -> Finding:
     return Finding(
         id=rule_id,
@@ -807,6 +809,7 @@ def finding_at(
         location=CodeLocation("app/catalog.py", 31, function),
         evidence={},
         suggestion="",
+        impact=share,
         supersedes=supersedes,
     )
 
@@ -825,11 +828,31 @@ def test_a_more_severe_narrow_finding_drops_a_milder_broad_one() -> None:
     assert drop_superseded([broad, narrow]) == [narrow]
 
 
-def test_a_less_severe_narrow_finding_keeps_the_broader_one() -> None:
-    narrow = finding_at("event-loop-blocked", Severity.MEDIUM, supersedes=("cpu-hotspot",))
-    broad = finding_at("cpu-hotspot", Severity.HIGH)
+def test_a_less_severe_narrow_finding_replaces_the_broader_one_at_its_severity() -> None:
+    """An unindexed scan ranked MEDIUM under a HIGH cpu-hotspot "cache it" of the same
+    time: the narrower explanation leads, as severe as the time it explains."""
+    narrow = finding_at("missing-index", Severity.MEDIUM, supersedes=("cpu-hotspot",), share=0.7)
+    broad = finding_at("cpu-hotspot", Severity.HIGH, share=0.8)
+
+    assert drop_superseded([broad, narrow]) == [replace(narrow, severity=Severity.HIGH)]
+
+
+def test_a_less_severe_narrow_finding_of_a_sliver_of_the_time_keeps_the_broader_one() -> None:
+    """A client built per request (1% of the time) does not explain a loop blocked for 90%
+    of it in the same function."""
+    narrow = finding_at(
+        "client-per-request", Severity.LOW, supersedes=("event-loop-blocked",), share=0.01
+    )
+    broad = finding_at("event-loop-blocked", Severity.HIGH, share=0.9)
 
     assert drop_superseded([broad, narrow]) == [broad, narrow]
+
+
+def test_a_more_severe_narrow_finding_keeps_its_own_severity() -> None:
+    narrow = finding_at("sync-db-driver", Severity.HIGH, supersedes=("cpu-hotspot",))
+    broad = finding_at("cpu-hotspot", Severity.LOW)
+
+    assert drop_superseded([broad, narrow]) == [narrow]
 
 
 @pytest.mark.parametrize(

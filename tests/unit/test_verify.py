@@ -232,6 +232,22 @@ def test_findings_rank_by_measured_gain() -> None:
     assert ranked[1].score == 0.0
 
 
+def test_a_measured_gain_raises_a_severity_but_no_gain_never_lowers_one() -> None:
+    """A MEDIUM index measured at 6× more requests/s is HIGH; a HIGH finding whose change
+    measured nothing at one concurrency stays HIGH."""
+    medium = replace(FINDING, severity=Severity.MEDIUM, location=CodeLocation("app.py", 1, "scan"))
+    high = replace(FINDING, severity=Severity.HIGH, location=CodeLocation("app.py", 2, "flat"))
+    experiments = (
+        experiment(6.0, 5.0, function="scan"),
+        experiment(1.02, 0.95, 3, function="flat"),
+    )
+
+    raised, kept = attach_measured([medium, high], experiments)
+
+    assert raised.severity is Severity.HIGH
+    assert kept.severity is Severity.HIGH
+
+
 def report_with_experiment() -> tuple[Session, Any]:
     base = hotspot_session(app_self_s=0.7)
     [hotspot] = [f for f in build_report(base).findings if f.id == "cpu-hotspot"]
@@ -333,6 +349,25 @@ def test_the_blocking_endpoint_offloaded_is_a_gain_and_put_back() -> None:
     assert result.ratio_median > 1.5
     assert verdict(result) == "gain"
     assert route.dependant.call is endpoint
+
+
+def test_offloading_the_blocking_endpoint_is_judged_by_what_other_requests_wait() -> None:
+    """One request at a time, the route's own throughput cannot change (8 → 8 req/s, "no
+    measurable gain"); what the finding claims is that every other request waits."""
+    from perfaudit.agent.verify.experiments.event_loop_blocked import EXPERIMENT
+
+    app = blocking_app()
+    finding = replace(FINDING, id="event-loop-blocked")
+    target = replace(target_for(App()), app=app, finding=finding, concurrency=1)
+    run = replace(run_for(App()), app=app, concurrency=1)
+
+    result = asyncio.run(try_experiment(EXPERIMENT, target, run))
+
+    assert result.outcome == "measured", result.reason
+    assert result.metric == "others-wait"
+    assert result.others_p50_before_ms > 5 * result.others_p50_after_ms
+    assert verdict(result) == "gain"
+    assert describe(measured_gain(result)).startswith("another request waited")
 
 
 def test_event_loop_blocked_refuses_a_def_endpoint() -> None:

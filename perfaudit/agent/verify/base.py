@@ -25,6 +25,9 @@ class Change:
     apply: Callable[[], AbstractAsyncContextManager[Switch]]
     concurrency: int | None = None  # measure at this concurrency instead of the run's
     details: Callable[[], tuple[str, ...]] | None = None  # read after the measurement
+    # The finding is about what *other* requests wait (a blocked loop): time a cheap
+    # unrelated request throughout each round, and judge the change by its wait.
+    measures_others: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +87,7 @@ class Side:
 
     rps: float
     durations_s: Sequence[float]
+    others_s: Sequence[float] = ()  # measures_others: the unrelated requests' waits
 
 
 def experiment_of(finding: Finding, change: str, outcome: Outcome, **numbers: Any) -> Experiment:
@@ -107,9 +111,19 @@ def measured(
     concurrency: int,
     requests_per_round: int,
     details: tuple[str, ...] = (),
+    others: bool = False,
 ) -> Experiment:
-    """The rounds' figures: medians over sides, ratios (with ÷ without) over round pairs."""
-    ratios = [a.rps / b.rps for a, b in zip(after, before, strict=True) if b.rps > 0]
+    """The rounds' figures: medians over sides, ratios over round pairs: requests/s with ÷
+    without the change, or (`others`) the unrelated request's wait without ÷ with."""
+    pairs = list(zip(after, before, strict=True))
+    if others:
+        ratios = [
+            statistics.median(b.others_s) / statistics.median(a.others_s)
+            for a, b in pairs
+            if a.others_s and b.others_s and statistics.median(a.others_s) > 0
+        ]
+    else:
+        ratios = [a.rps / b.rps for a, b in pairs if b.rps > 0]
     if not ratios:
         return experiment_of(finding, change, "failed", reason="nothing was measured")
     return experiment_of(
@@ -128,9 +142,12 @@ def measured(
         ratio_high=round(max(ratios), 3),
         rounds_faster=sum(ratio > 1 for ratio in ratios),
         details=details,
+        metric="others-wait" if others else "throughput",
+        others_p50_before_ms=round(_p50_ms(before, others=True), 3) if others else 0.0,
+        others_p50_after_ms=round(_p50_ms(after, others=True), 3) if others else 0.0,
     )
 
 
-def _p50_ms(sides: Sequence[Side]) -> float:
-    durations = [d for side in sides for d in side.durations_s]
+def _p50_ms(sides: Sequence[Side], *, others: bool = False) -> float:
+    durations = [d for side in sides for d in (side.others_s if others else side.durations_s)]
     return statistics.median(durations) * 1000 if durations else 0.0

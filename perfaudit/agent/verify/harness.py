@@ -6,12 +6,15 @@ restores the app whatever happens, before the next experiment starts."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from perfaudit.agent.driver import InProcessDriver, PhaseResult
+from perfaudit.agent.probe_phase import PROBE_PATH, probe_stream
 from perfaudit.agent.verify.base import (
     Change,
     ExperimentKind,
@@ -117,7 +120,14 @@ async def measure(change: Change, target: Target, run: VerifyRun) -> Experiment:
         recorder, state=run.state, timeout_s=run.timeout_s, on_tick=run.on_tick
     )
     concurrency = change.concurrency or target.concurrency
-    sides = _Sides(concurrency)
+    # The unrelated request goes to the app itself, not through the recorder: it is no
+    # response of the route's to compare.
+    others = (
+        InProcessDriver(run.app, state=run.state, timeout_s=run.timeout_s)
+        if change.measures_others
+        else None
+    )
+    sides = _Sides(concurrency, others)
     async with change.apply() as switch:
         await sides.measure(driver, target.request, recorder, switch)
     details = change.details() if change.details else ()
@@ -133,7 +143,8 @@ async def measure(change: Change, target: Target, run: VerifyRun) -> Experiment:
 @dataclass
 class _Sides:
     concurrency: int
-    phases: dict[bool, list[PhaseResult]] = field(default_factory=lambda: {False: [], True: []})
+    others: InProcessDriver | None = None  # times an unrelated request during each round
+    phases: dict[bool, list[Side]] = field(default_factory=lambda: {False: [], True: []})
     round_size: int = 0
     failed: str = ""
 
@@ -147,10 +158,10 @@ class _Sides:
         for index in range(ROUNDS):
             for on in (False, True) if index % 2 == 0 else (True, False):
                 # Failures with the change show as a behaviour change (the recorder).
-                phase = await self._run(
+                phase, waits = await self._run_timing_others(
                     driver, request, recorder, switch, on=on, count=self.round_size
                 )
-                self.phases[on].append(phase)
+                self.phases[on].append(_side(phase, waits))
                 if phase.gave_up:
                     self.failed = _errors(phase, on)
                     return
@@ -170,6 +181,30 @@ class _Sides:
             self.failed = _errors(after, True)
             return None
         return before
+
+    async def _run_timing_others(
+        self,
+        driver: InProcessDriver,
+        request: RequestSpec,
+        recorder: Recorder,
+        switch: Switch,
+        *,
+        on: bool,
+        count: int,
+    ) -> tuple[PhaseResult, list[float]]:
+        """A round, with the unrelated request timed every PROBE_EVERY_S meanwhile."""
+        waits: list[float] = []
+        if self.others is None:
+            return await self._run(driver, request, recorder, switch, on=on, count=count), waits
+        probe = RequestSpec("GET", PROBE_PATH)
+        stream = asyncio.get_running_loop().create_task(probe_stream(self.others, probe, waits))
+        try:
+            phase = await self._run(driver, request, recorder, switch, on=on, count=count)
+        finally:
+            stream.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await stream
+        return phase, waits
 
     async def _run(
         self,
@@ -192,11 +227,12 @@ class _Sides:
         return measured(
             finding,
             change,
-            before=[_side(phase) for phase in self.phases[False]],
-            after=[_side(phase) for phase in self.phases[True]],
+            before=self.phases[False],
+            after=self.phases[True],
             concurrency=self.concurrency,
             requests_per_round=self.round_size,
             details=details,
+            others=self.others is not None,
         )
 
 
@@ -206,9 +242,9 @@ def _round_size(warm: PhaseResult, concurrency: int) -> int:
     return max(2 * concurrency, min(REQUESTS // ROUNDS, affordable), 1)
 
 
-def _side(phase: PhaseResult) -> Side:
+def _side(phase: PhaseResult, others_s: Sequence[float] = ()) -> Side:
     rps = phase.requests / phase.wall_s if phase.wall_s > 0 else 0.0
-    return Side(rps, phase.durations_s)
+    return Side(rps, phase.durations_s, tuple(others_s))
 
 
 def _errors(phase: PhaseResult, on: bool) -> str:

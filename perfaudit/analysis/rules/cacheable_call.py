@@ -77,10 +77,7 @@ class CacheableCall:
     ) -> Finding | None:
         profile, record, share = view.profile, chosen.record, chosen.share
         assert profile is not None
-        mean_ms = (
-            view.latency.mean if view.latency else profile.request_time_s / profile.requests * 1000
-        )
-        cost_ms = share * mean_ms  # at stake per request
+        cost_ms = view.share_ms(share)  # at stake per request
         # cpu-hotspot's grades: never lower than that finding at the same function, which
         # this one must be able to supersede.
         severity = grade(share, cost_ms, HOTSPOT_GRADES)

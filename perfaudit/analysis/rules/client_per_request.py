@@ -61,8 +61,7 @@ class ClientPerRequest:
         if per_request < MIN_CALLS_PER_REQUEST or profile.request_time_s <= 0:
             return None
         share = min(fn.cumulative_s / profile.request_time_s, 1.0)
-        mean_ms = view.latency.mean if view.latency else fn.cumulative_s / profile.requests * 1000
-        gain_ms = share * mean_ms
+        gain_ms = view.share_ms(share)
         if share < MIN_SHARE and gain_ms < MIN_MS:
             return None  # a construction per request that costs nothing measurable
         caller = app_caller(profile, fn.function)

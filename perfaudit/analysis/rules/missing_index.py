@@ -107,8 +107,7 @@ class MissingIndex:
     ) -> Finding | None:
         scan_s = sum(s.total_s for s in statements) / requests
         share = min(scan_s / request_s, 1.0)
-        # At most the time measured: under load the mean latency includes queueing.
-        gain_ms = min(share * view.latency.mean, scan_s * 1000) if view.latency else scan_s * 1000
+        gain_ms = view.share_ms(share)
         severity = grade(share, gain_ms, GRADES)
         if severity is None:
             return None

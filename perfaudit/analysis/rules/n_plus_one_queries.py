@@ -61,8 +61,7 @@ class NPlusOneQueries:
         saved_s = (per_request - 1) * cost_s
         request_s = profiled_request_s(view)
         share = min(saved_s / request_s, 1.0) if request_s else 0.0
-        # At most the time measured: under load the mean latency includes queueing.
-        gain_ms = min(share * view.latency.mean, saved_s * 1000) if view.latency else saved_s * 1000
+        gain_ms = view.share_ms(share)
         location = statement_location(ctx, statement)
         where = f"{location.function}()" if location else "The route"
         sql = short_sql(statement.shape)

@@ -47,10 +47,7 @@ class PerRequestSetup:
         assert profile is not None
         built = site.constructor
         share = min(built.cumulative_s / profile.request_time_s, 1.0)
-        mean_ms = (
-            view.latency.mean if view.latency else profile.request_time_s / profile.requests * 1000
-        )
-        gain_ms = share * mean_ms
+        gain_ms = view.share_ms(share)
         severity = grade(share, gain_ms, GRADES)
         if severity is None:
             return None

@@ -109,7 +109,6 @@ class ThreadpoolSaturation:
             impact=saturated,
             # Samples do not tell a thread waiting on I/O from one holding the GIL.
             confidence=0.6,
-            supersedes=("cpu-hotspot",),
         )
 
     def _finding(
@@ -155,7 +154,8 @@ class ThreadpoolSaturation:
             ),
             impact=share,
             confidence=0.85,
-            supersedes=("cpu-hotspot",),
+            # No `supersedes`: the time queued for a thread is not the work a cpu-hotspot
+            # (or an unindexed scan) of the same function explains; both are reported.
         )
 
 

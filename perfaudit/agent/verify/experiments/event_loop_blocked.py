@@ -2,7 +2,9 @@
 run off the event loop: each call goes to a worker thread that owns an event loop of its
 own and runs the endpoint's coroutine there, so the blocking call stalls that thread only.
 The route's `dependant.call` is swapped for the wrapper (every route serving the same
-endpoint), and put back after; the threads and their loops are closed."""
+endpoint), and put back after; the threads and their loops are closed. It is judged by
+what the finding claims, the wait of an unrelated request meanwhile, not by the route's
+own throughput (one request at a time, that cannot change)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ class EventLoopBlockedExperiment:
         return Change(
             f"the `{location.function}` endpoint run in a worker thread with its own event loop",
             offloaded(routes, threads),
+            measures_others=True,  # the finding: other requests wait while it blocks
         )
 
 
