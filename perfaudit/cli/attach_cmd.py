@@ -9,8 +9,11 @@ import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
 from perfaudit.cli.options import (
+    BodyData,
     CollapsedPath,
     FailOn,
+    FormFields,
+    Headers,
     HtmlPath,
     JsonPath,
     PstatsPath,
@@ -48,6 +51,9 @@ def attach(
             help='Drive this route meanwhile: "/items", "POST /orders" or a full URL (repeatable).',
         ),
     ] = None,
+    data: BodyData = None,
+    form: FormFields = None,
+    header: Headers = None,
     connections: Annotated[
         int, typer.Option("-c", "--connections", help="Connections for --load.")
     ] = 10,
@@ -96,6 +102,9 @@ def attach(
             spawn=spawn,
             url=url,
             load=tuple(load or ()),
+            data=data,
+            form=tuple(form or ()),
+            headers=tuple(header or ()),
             connections=connections,
             duration_s=duration,
             rate_hz=rate,

@@ -7,7 +7,15 @@ from typing import Annotated
 import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
-from perfaudit.cli.options import FailOn, HtmlPath, JsonPath, SessionPath
+from perfaudit.cli.options import (
+    BodyData,
+    FailOn,
+    FormFields,
+    Headers,
+    HtmlPath,
+    JsonPath,
+    SessionPath,
+)
 
 
 @app.command(no_args_is_help=True)
@@ -21,16 +29,9 @@ def load(
     method: Annotated[
         str, typer.Option("-X", "--method", help="Method for URLs given without one.")
     ] = "GET",
-    data: Annotated[
-        str | None,
-        typer.Option("-d", "--data", help="JSON body for POST/PUT/PATCH/DELETE URLs, or @file."),
-    ] = None,
-    form: Annotated[
-        list[str] | None, typer.Option("--form", help="Form field name=value (repeatable).")
-    ] = None,
-    header: Annotated[
-        list[str] | None, typer.Option("-H", "--header", help='Header "Name: value" (repeatable).')
-    ] = None,
+    data: BodyData = None,
+    form: FormFields = None,
+    header: Headers = None,
     weights: Annotated[
         str | None,
         typer.Option("--weights", help="Share of requests per URL, in order, e.g. 3,1."),

@@ -1,4 +1,5 @@
-"""Options shared by the commands that write reports: one definition, one help text."""
+"""Options shared by several commands (reports, the requests they send): one definition,
+one help text."""
 
 from __future__ import annotations
 
@@ -45,4 +46,21 @@ PythonPath = Annotated[
 StartupTimeout = Annotated[
     float,
     typer.Option("--startup-timeout", help="Seconds the app may take to import."),
+]
+
+# What the requests carry (profile, load, attach --load); variables: load/variables.py.
+BodyData = Annotated[
+    str | None,
+    typer.Option(
+        "-d",
+        "--data",
+        help="JSON body for POST/PUT/PATCH/DELETE requests, or @file (.jsonl: a row each); "
+        "{n}, {uuid}, {random} vary per request.",
+    ),
+]
+FormFields = Annotated[
+    list[str] | None, typer.Option("--form", help="Form field name=value (repeatable).")
+]
+Headers = Annotated[
+    list[str] | None, typer.Option("-H", "--header", help='Header "Name: value" (repeatable).')
 ]

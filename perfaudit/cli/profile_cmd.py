@@ -9,8 +9,11 @@ import typer
 
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
 from perfaudit.cli.options import (
+    BodyData,
     CollapsedPath,
     FailOn,
+    FormFields,
+    Headers,
     HtmlPath,
     JsonPath,
     PstatsPath,
@@ -37,16 +40,9 @@ def profile(
     method: Annotated[
         str, typer.Option("-X", "--method", help="Method for routes given without one.")
     ] = "GET",
-    data: Annotated[
-        str | None,
-        typer.Option("-d", "--data", help="JSON body for POST/PUT/PATCH/DELETE routes, or @file."),
-    ] = None,
-    form: Annotated[
-        list[str] | None, typer.Option("--form", help="Form field name=value (repeatable).")
-    ] = None,
-    header: Annotated[
-        list[str] | None, typer.Option("-H", "--header", help='Header "Name: value" (repeatable).')
-    ] = None,
+    data: BodyData = None,
+    form: FormFields = None,
+    header: Headers = None,
     factory: Annotated[
         bool, typer.Option("--factory", help="TARGET is a function that returns the app.")
     ] = False,

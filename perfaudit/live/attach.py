@@ -57,6 +57,9 @@ class AttachOptions:
     spawn: str | None = None  # a command that starts the server, e.g. "uvicorn main:app"
     url: str | None = None  # where the server answers (load routes are relative to it)
     load: tuple[str, ...] = ()  # "URL", "/path" or "METHOD /path": drive these meanwhile
+    data: str | None = None  # what the --load requests carry, as for `perfaudit load`
+    form: tuple[str, ...] = ()
+    headers: tuple[str, ...] = ()
     connections: int = 10
     duration_s: float = 10.0
     rate_hz: int = 100
@@ -75,6 +78,11 @@ class AttachOptions:
             )
         if self.duration_s <= 0:
             raise UsageError("--duration must be positive.", remedy="Pass e.g. --duration 10.")
+        if (self.data is not None or self.form or self.headers) and not self.load:
+            raise UsageError(
+                "-d, --form and -H are what the --load requests carry, and there is no --load.",
+                remedy='Add the route to drive, e.g. --load "POST /orders".',
+            )
         relative = [url for url in self.load if not _is_absolute(url)]
         if relative and self.url is None and self.spawn is None:
             raise UsageError(
@@ -182,7 +190,7 @@ class _Recorder:
 def _plan(options: AttachOptions) -> LoadPlan:
     urls = [_absolute(spec, options.base_url) for spec in options.load]
     return LoadPlan(
-        targets=build_targets(urls),
+        targets=build_targets(urls, data=options.data, form=options.form, headers=options.headers),
         connections=options.connections,
         duration_s=options.duration_s,
     )

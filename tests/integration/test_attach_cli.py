@@ -57,6 +57,20 @@ def test_blocked_loop_on_a_running_server_ranks_first(perfaudit: Any) -> None:
     assert result.route("GET /errors/count")["requests"] > 0  # latency from outside
 
 
+def test_load_sends_bodies_forms_and_headers(perfaudit: Any) -> None:
+    """Issue 16 #9: `attach --load` could send no body: a POST route got only 422s."""
+    with live_server("sample_apps.orders:app") as server:
+        result = attach(
+            perfaudit, str(server.process.pid), "--url", server.url,
+            "--load", "POST /orders", "-d", '{"sku": "A{n}", "qty": 2}',
+            "-H", "X-Request-Id: {uuid}", "-c", "2", "--app", "sample_apps.orders:app",
+        )  # fmt: skip
+    assert result.code == 0, result.stderr
+    created = result.route("POST /orders")
+    assert created["requests"] > 0
+    assert created["errors"] == 0, created
+
+
 def test_spawn_starts_the_server_and_stops_it(perfaudit: Any, tmp_path: Path) -> None:
     port = free_port()
     command = (
@@ -204,6 +218,7 @@ def test_ctrl_c_keeps_the_partial_report(interrupt_after: Any) -> None:
         (("1", "--spawn", "uvicorn main:app"), 2, "not both"),
         ((), 2, "No process to attach to"),
         (("1", "--load", "/items"), 2, "needs the server's address"),
+        (("1", "-d", "{}"), 2, "there is no --load"),
     ],
 )
 def test_failures_are_one_sentence(
