@@ -374,7 +374,7 @@ class _AuditRun:
             raw = collector.stop()
             self.progress.end()
         request_time = sum(traced.durations_s) + sum(traced.background_s)
-        functions = to_function_stats(raw, OwnerClassifier())
+        functions = to_function_stats(raw, OwnerClassifier(), collector.resumable)
         return RouteProfile(route, collector.name, traced.requests, request_time, functions)
 
     def _discovered(self, table: RouteTable) -> list[RequestSpec]:

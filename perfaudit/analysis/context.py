@@ -10,6 +10,7 @@ from perfaudit.analysis.paths import display_function, display_path
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import (
     NESTED_CODE,
+    CallEvidence,
     CodeLocation,
     FunctionId,
     FunctionStats,
@@ -65,6 +66,12 @@ class RouteView:
 
     def app_attributions(self) -> list[Attribution]:
         return app_attributions(self.profile) if self.profile else []
+
+    def calls_per_request(self, fn: FunctionStats) -> float | None:
+        """How often `fn` ran per profiled request. A coroutine's or generator's every
+        resumption is a call to cProfile (an endpoint awaiting 22 times: "23 calls"): for
+        those the calls phase's count of its starts, else None (not known)."""
+        return calls_per_request(fn, self.profile, self.evidence.calls if self.evidence else None)
 
     def share_ms(self, share: float) -> float:
         """What a share of the route's work costs each request, in ms: that share of the
@@ -154,6 +161,27 @@ def _enclosing_app_caller(
         edge for edge in fn.callers if edge.caller in app and edge.caller.name not in NESTED_CODE
     ]
     return max(callers, key=lambda edge: edge.cumulative_s).caller if callers else None
+
+
+def calls_per_request(
+    fn: FunctionStats, profile: RouteProfile | None, calls: CallEvidence | None
+) -> float | None:
+    """RouteView.calls_per_request, for a route's profile and calls phase."""
+    if profile is None or profile.requests == 0:
+        return None
+    if not fn.resumable:
+        return fn.calls / profile.requests
+    if calls is None or calls.requests == 0:
+        return None
+    record = next(
+        (
+            r
+            for r in calls.functions
+            if r.function.file == fn.function.file and r.function.function == fn.function.name
+        ),
+        None,
+    )
+    return record.calls / calls.requests if record else None
 
 
 def app_caller(profile: RouteProfile, function: FunctionId) -> FunctionId | None:

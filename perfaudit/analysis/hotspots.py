@@ -10,8 +10,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from perfaudit.analysis.context import calls_per_request
 from perfaudit.analysis.paths import display_function, display_path
-from perfaudit.model import FunctionId, FunctionStats, RouteProfile
+from perfaudit.model import CallEvidence, FunctionId, FunctionStats, RouteKey, RouteProfile
 
 SHOWN_OWNERS = frozenset({"app", "framework", "library", "stdlib"})
 
@@ -25,42 +26,55 @@ class Hotspot:
     self_share: float
     cumulative_share: float
     calls: int
-    calls_per_request: float
+    calls_per_request: float | None  # None: a coroutine's starts, not counted
     route: str | None = None
 
 
-def route_hotspots(profile: RouteProfile, app_root: str) -> list[Hotspot]:
-    def requests_of(_: FunctionStats) -> int:
-        return profile.requests
+CallsPhases = dict[RouteKey, CallEvidence]  # each route's calls phase, where one ran
+
+
+def route_hotspots(
+    profile: RouteProfile, app_root: str, calls: CallEvidence | None = None
+) -> list[Hotspot]:
+    def per_request(fn: FunctionStats) -> float | None:
+        return calls_per_request(fn, profile, calls)
 
     return _hotspots(
-        profile.functions, profile.request_time_s, requests_of, app_root, str(profile.route)
+        profile.functions, profile.request_time_s, per_request, app_root, str(profile.route)
     )
 
 
-def overall_hotspots(profiles: Iterable[RouteProfile], app_root: str) -> list[Hotspot]:
+def overall_hotspots(
+    profiles: Iterable[RouteProfile], app_root: str, calls: CallsPhases | None = None
+) -> list[Hotspot]:
     """All routes together: each function's time summed over every route's profile, and
     its calls per request counted over the routes it ran in."""
     profiles = list(profiles)
     merged: dict[FunctionId, FunctionStats] = {}
     requests_seen: dict[FunctionId, int] = defaultdict(int)
+    runs: dict[FunctionId, list[float | None]] = defaultdict(list)  # calls, per route
     for profile in profiles:
         for fn in profile.functions:
             old = merged.get(fn.function)
             merged[fn.function] = fn if old is None else old.merged_with(fn)
             requests_seen[fn.function] += profile.requests
+            each = calls_per_request(fn, profile, (calls or {}).get(profile.route))
+            runs[fn.function].append(None if each is None else each * profile.requests)
 
-    def requests_of(fn: FunctionStats) -> int:
-        return requests_seen[fn.function]
+    def per_request(fn: FunctionStats) -> float | None:
+        counted = runs[fn.function]
+        if None in counted:
+            return None
+        return sum(c for c in counted if c is not None) / max(requests_seen[fn.function], 1)
 
     request_time = sum(p.request_time_s for p in profiles)
-    return _hotspots(merged.values(), request_time, requests_of, app_root, None)
+    return _hotspots(merged.values(), request_time, per_request, app_root, None)
 
 
 def _hotspots(
     functions: Iterable[FunctionStats],
     request_time_s: float,
-    requests_of: Callable[[FunctionStats], int],
+    per_request: Callable[[FunctionStats], float | None],
     app_root: str,
     route: str | None,
 ) -> list[Hotspot]:
@@ -77,7 +91,7 @@ def _hotspots(
             self_share=min(fn.self_s / request_time_s, 1.0),
             cumulative_share=min(fn.cumulative_s / request_time_s, 1.0),
             calls=fn.calls,
-            calls_per_request=fn.calls / max(requests_of(fn), 1),
+            calls_per_request=per_request(fn),
             route=route,
         )
         for fn in shown

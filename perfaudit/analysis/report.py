@@ -74,14 +74,17 @@ def build_report(session: Session) -> Report:
     # The timings and profile of failed requests describe the failure, not the route.
     findings = [f for f in findings if f.route not in failed or f.id in ABOUT_FAILURES]
     profiles = tuple(p for p in session.profiles if str(p.route) not in failed)
+    calls = {e.route: e.calls for e in session.evidence if e.calls is not None}
     return Report(
         session=session,
         routes=tuple(
             _summary(view, session.app_root) for view in ctx.routes if view.measurement is not None
         ),
-        hotspots=tuple(overall_hotspots(profiles, session.app_root)[:HOTSPOTS_KEPT]),
+        hotspots=tuple(overall_hotspots(profiles, session.app_root, calls)[:HOTSPOTS_KEPT]),
         route_hotspots={
-            str(p.route): tuple(route_hotspots(p, session.app_root)[:HOTSPOTS_KEPT])
+            str(p.route): tuple(
+                route_hotspots(p, session.app_root, calls.get(p.route))[:HOTSPOTS_KEPT]
+            )
             for p in profiles
         },
         findings=tuple(rank(attach_measured(drop_superseded(findings), session.experiments))),

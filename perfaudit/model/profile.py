@@ -56,6 +56,9 @@ class FunctionStats:
     callers: tuple[CallerStats, ...] = ()
     # The app's functions: "name: Annotation" of each parameter, from the source.
     params: tuple[str, ...] = ()
+    # A coroutine or generator: cProfile counts each resumption (after an await or a
+    # yield) as a call, so `calls` says how often it ran only with the calls phase's help.
+    resumable: bool = False
 
     def merged_with(self, other: FunctionStats) -> FunctionStats:
         """The same function's records from two profiles (two threads, two routes), summed."""
@@ -72,6 +75,7 @@ class FunctionStats:
             self.cumulative_s + other.cumulative_s,
             tuple(edges.values()),
             self.params or other.params,
+            self.resumable or other.resumable,
         )
 
 

@@ -276,7 +276,8 @@ def _hotspots_table(hotspots: tuple[Hotspot, ...], console: Console, sampled: bo
         style = "bold" if h.owner == "app" else ""
         where = h.file if h.file == "<built-in>" else f"{short_path(h.file)}:{h.line}"
         cells = [h.self_share, h.cumulative_share]
-        calls = [] if sampled else [f"{h.calls_per_request:.1f}"]
+        per_request = h.calls_per_request
+        calls = [] if sampled else ["–" if per_request is None else f"{per_request:.1f}"]
         table.add_row(
             Text(h.function, style=style),
             escape(where),

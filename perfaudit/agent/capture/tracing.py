@@ -9,6 +9,7 @@ endpoints and dependencies) and each thread started while it runs.
 from __future__ import annotations
 
 import cProfile
+import inspect
 import sys
 import threading
 from collections.abc import Callable
@@ -18,8 +19,16 @@ from perfaudit.agent.capture.signatures import parameters
 from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.model import CallerStats, FunctionId, FunctionStats
 
-RawStats = dict[tuple[str, int, str], tuple[int, int, float, float, dict[Any, Any]]]
+Key = tuple[str, int, str]  # pstats': (file, first line, name)
+RawStats = dict[Key, tuple[int, int, float, float, dict[Any, Any]]]
 PROFILER_SEES_ALL_THREADS = sys.version_info >= (3, 12)
+# Code that suspends and resumes: cProfile counts every resumption as a call.
+RESUMABLE = (
+    inspect.CO_COROUTINE
+    | inspect.CO_ITERABLE_COROUTINE
+    | inspect.CO_ASYNC_GENERATOR
+    | inspect.CO_GENERATOR
+)
 
 
 class TracingCollector:
@@ -31,6 +40,7 @@ class TracingCollector:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._restore: list[Callable[[], None]] = []
+        self.resumable: frozenset[Key] = frozenset()  # known after stop()
 
     def start(self) -> None:
         if not PROFILER_SEES_ALL_THREADS:
@@ -42,7 +52,9 @@ class TracingCollector:
         for restore in reversed(self._restore):
             restore()
         self._restore.clear()
-        return merge_stats([self._main, *self._thread_profiles])
+        profiles = [self._main, *self._thread_profiles]
+        self.resumable = resumable_functions(profiles)
+        return merge_stats(profiles)
 
     def _thread_profile(self) -> cProfile.Profile:
         profile: cProfile.Profile | None = getattr(self._local, "profile", None)
@@ -102,7 +114,19 @@ def merge_stats(profiles: list[cProfile.Profile]) -> RawStats:
     return merged
 
 
-def to_function_stats(raw: RawStats, classifier: OwnerClassifier) -> tuple[FunctionStats, ...]:
+def resumable_functions(profiles: list[cProfile.Profile]) -> frozenset[Key]:
+    """The profiled coroutines and generators, by pstats key (the code objects tell)."""
+    return frozenset(
+        cProfile.label(entry.code)
+        for profile in profiles
+        for entry in profile.getstats()
+        if not isinstance(entry.code, str) and entry.code.co_flags & RESUMABLE
+    )
+
+
+def to_function_stats(
+    raw: RawStats, classifier: OwnerClassifier, resumable: frozenset[Key] = frozenset()
+) -> tuple[FunctionStats, ...]:
     stats = []
     for key, (cc, nc, tt, ct, callers) in raw.items():
         owner = classifier.owner(key[0], key[2])
@@ -116,6 +140,7 @@ def to_function_stats(raw: RawStats, classifier: OwnerClassifier) -> tuple[Funct
                 cumulative_s=ct,
                 callers=tuple(_caller_stats(caller, edge) for caller, edge in callers.items()),
                 params=parameters(*key) if owner == "app" else (),
+                resumable=key in resumable,
             )
         )
     return tuple(stats)

@@ -56,18 +56,18 @@ class CpuHotspot:
         severity = grade(share, gain_ms, HOTSPOT_GRADES)
         if severity is None:
             return None
-        calls_per_request = top.function.calls / max(view.profile.requests, 1)
+        calls_per_request = view.calls_per_request(top.function)
         name = display_function(top.function.function.name)
         location = ctx.location(top.function.function)
         evidence: dict[str, float | int | str] = {
             "share_of_route_time": round(share, 4),
             "ms_per_request": round(gain_ms, 3),
-            "calls_per_request": round(calls_per_request, 2),
+            "calls_per_request": round(calls_per_request or 0.0, 2),
             "self_share": round(top.function.self_s / view.profile.request_time_s, 4),
             "profiled_requests": view.profile.requests,
             "route_mean_ms": round(view.latency.mean, 3),
         }
-        if view.profile.profiler == SAMPLED:  # samples count no calls
+        if view.profile.profiler == SAMPLED or calls_per_request is None:  # not counted
             del evidence["calls_per_request"]
             evidence["profiler"] = SAMPLED
         if top.callees:
@@ -101,7 +101,7 @@ class _Facts:
 
     name: str
     line: int
-    calls_per_request: float
+    calls_per_request: float | None  # None: a coroutine whose starts were not counted
     endpoint_async: bool | None  # the route's endpoint: `async def`, `def`, or unknown
     state: str  # a parameter holding per-request state ("db: Session"), or ""
 
@@ -141,7 +141,7 @@ def _suggestion(top: Attribution, facts: _Facts, total_s: float) -> str:
                 f"once at startup in the lifespan){repeat}, or pass it less data."
                 + _not_cacheable(name, facts.state)
             )
-    if facts.calls_per_request >= 2:
+    if facts.calls_per_request is not None and facts.calls_per_request >= 2:
         return (
             f"{name}() runs {facts.calls_per_request:.0f} times per request: hoist the repeated "
             "work out of the loop that calls it, or compute it once per request and reuse the "
