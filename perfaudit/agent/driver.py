@@ -55,18 +55,6 @@ class PhaseResult:
         return len(self.durations_s)
 
 
-async def _drain(retired: set[asyncio.Task[None]]) -> None:
-    """Let requests that timed out finish (DRAIN_S at most), then cancel those still
-    running and let them unwind (DRAIN_S again); any left are counted as abandoned."""
-    pending = {task for task in retired if not task.done()}
-    if pending:
-        _, pending = await asyncio.wait(pending, timeout=DRAIN_S)
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=DRAIN_S)
-
-
 class Exchange:
     """One request's receive/send pair. `end` is the time the last body byte was sent."""
 
@@ -194,7 +182,7 @@ class InProcessDriver:
                 task.result()
         wall = perf_counter() - start
         self._report_progress(phase)
-        await _drain(phase.retired)
+        await self._drain(phase.retired)
         self._active = None
         result = self._result(phase, wall)
         self.abandoned += result.abandoned
@@ -218,6 +206,21 @@ class InProcessDriver:
             return None
         phase, start = self._active
         return self._result(phase, perf_counter() - start)
+
+    async def _drain(self, retired: set[asyncio.Task[None]]) -> None:
+        """Let requests that timed out finish (DRAIN_S at most), then cancel those still
+        running and let them unwind (DRAIN_S again); any left are counted as abandoned.
+        It ticks meanwhile: the hang guard must not take the wait for a blocked loop."""
+        pending = {task for task in retired if not task.done()}
+        for cancel in (False, True):
+            if cancel:
+                for task in pending:
+                    task.cancel()
+            until = perf_counter() + DRAIN_S
+            while pending and perf_counter() < until:
+                _, pending = await asyncio.wait(pending, timeout=TICK_S)
+                if self._on_tick is not None:
+                    self._on_tick()
 
     def _spawn(
         self, phase: _Phase, scope: dict[str, Any], request: RequestSpec

@@ -291,7 +291,8 @@ def test_raw_path_refused_and_killed(raw_sends: list[int]) -> None:
             killer.join()
     counts = result.tallies[0].status_counts
     assert counts.get("200", 0) > 0
-    assert set(counts) <= {"200", "refused", "reset"} and len(counts) > 1
+    # Killed mid-response, a connection can also end in a cut-short answer ("other").
+    assert set(counts) <= {"200", "refused", "reset", "other"} and len(counts) > 1
     assert result.stopped_early.startswith("the server stopped answering")
 
 
