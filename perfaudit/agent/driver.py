@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
+from urllib.parse import unquote
 
 from perfaudit.agent.loader import ASGIApp, user_traceback
-from perfaudit.load.plan import RequestSpec
+from perfaudit.load.plan import RequestSpec, on_the_wire
 from perfaudit.model import ErrorSample
 
 ProgressCallback = Callable[[int], None]
@@ -334,19 +335,23 @@ class InProcessDriver:
 
     @staticmethod
     def _scope_template(request: RequestSpec) -> dict[str, Any]:
+        """The scope uvicorn would give this request: the path percent-decoded (`/items/a%20b`
+        reaches the handler as "a b"), raw_path and the query string as sent on the wire,
+        header values as the UTF-8 bytes a client sends."""
         headers = [(b"host", b"perfaudit.local"), (b"user-agent", b"perfaudit")]
-        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in request.headers]
+        headers += [(k.lower().encode("ascii"), v.encode("utf-8")) for k, v in request.headers]
         if request.body:
             headers.append((b"content-length", str(len(request.body)).encode()))
+        raw_path = on_the_wire(request.path)
         return {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.4"},
             "http_version": "1.1",
             "method": request.method,
             "scheme": "http",
-            "path": request.path,
-            "raw_path": request.path.encode("utf-8"),
-            "query_string": request.query.encode("latin-1"),
+            "path": unquote(raw_path),
+            "raw_path": raw_path.encode("ascii"),
+            "query_string": on_the_wire(request.query).encode("ascii"),
             "root_path": "",
             "headers": headers,
             "client": ("127.0.0.1", 50000),

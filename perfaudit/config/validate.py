@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from perfaudit.config.budgets import read_budgets, read_ignore
 from perfaudit.config.model import (
@@ -21,6 +20,8 @@ from perfaudit.config.model import (
 )
 from perfaudit.config.nodes import MapNode, Node, Reader
 from perfaudit.config.scenarios import SETTING_KEYS, read_scenarios, read_settings
+from perfaudit.errors import UsageError
+from perfaudit.load.targets import check_url
 
 TOP_KEYS = (
     "target",
@@ -184,14 +185,10 @@ def _server_target(
 
 def _url(reader: Reader, node: Node) -> str:
     url = reader.string(node)
-    split = urlsplit(url)
-    if split.scheme not in ("http", "https") or not split.hostname:
-        raise reader.error(
-            node,
-            f'"{url}" is not an http:// or https:// URL.',
-            remedy="Give the full address, e.g. http://127.0.0.1:8000.",
-        )
-    return url
+    try:
+        return check_url(url)
+    except UsageError as bad:
+        raise reader.error(node, bad.message, remedy=bad.remedy) from None
 
 
 def _path(reader: Reader, node: Node | None, base: Path, *, resolve: bool = True) -> Path | None:

@@ -27,7 +27,7 @@ from perfaudit.launcher.runs import AppInterpreter, route_table_in_agent
 from perfaudit.live.spawn import spawned_server
 from perfaudit.load.http_run import LoadOptions, run_load
 from perfaudit.load.scenario import LoadPlan
-from perfaudit.load.targets import build_targets
+from perfaudit.load.targets import build_targets, check_url
 from perfaudit.model import (
     EndpointRoute,
     RouteKey,
@@ -78,6 +78,8 @@ class AttachOptions:
             )
         if self.duration_s <= 0:
             raise UsageError("--duration must be positive.", remedy="Pass e.g. --duration 10.")
+        if self.url is not None:
+            check_url(self.url)
         if (self.data is not None or self.form or self.headers) and not self.load:
             raise UsageError(
                 "-d, --form and -H are what the --load requests carry, and there is no --load.",

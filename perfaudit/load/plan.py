@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from perfaudit.errors import UsageError
 from perfaudit.load.variables import body_for, headers_for, render, varies
@@ -88,7 +88,7 @@ def read_body(data: str | None, form: Sequence[str]) -> Body | None:
         return None
     if data.endswith(".jsonl") and data.startswith("@"):
         return _rows(data[1:])
-    text = _read_data_file(data[1:]) if data.startswith("@") else data
+    text = _read_data_file(data[1:]) if data.startswith("@") else check_text(data, "The -d body")
     _check_json(text, "The -d body")
     return Body(text.encode(), "application/json")
 
@@ -114,11 +114,47 @@ def _check_json(text: str, what: str) -> None:
         ) from None
 
 
+# What a client leaves unescaped in a request target: the rest (spaces, non-ASCII) is
+# percent-encoded (UTF-8) as curl and aiohttp send it.
+SAFE_CHARS = "/%:@!$&'()*+,;=-._~?"
+# RFC 9110's token: what a header's name may be made of.
+_TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def check_text(text: str, what: str) -> str:
+    """`text` if it can be sent: undecodable command-line bytes reach Python as lone
+    surrogates, which no request can carry."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(
+            f"{what} holds bytes that are not UTF-8 text.",
+            remedy="Pass it as UTF-8 (check the terminal's or the file's encoding).",
+        ) from None
+    return text
+
+
+def on_the_wire(target: str) -> str:
+    """A path or query as a client sends it: percent-encoded, ASCII."""
+    return quote(target, safe=SAFE_CHARS)
+
+
 def parse_header(text: str) -> tuple[str, str]:
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
+    name, sep, value = check_text(text, "A -H header").partition(":")
+    name, value = name.strip(), value.strip()
+    if not sep or not name:
         raise UsageError(f"'{text}' is not a header.", remedy='Write -H "Name: value".')
-    return name.strip(), value.strip()
+    if not set(name) <= _TOKEN:
+        raise UsageError(
+            f"'{name}' is not a header name (letters, digits and !#$%&'*+-.^_`|~ only).",
+            remedy='Write -H "Name: value", e.g. -H "X-Request-Id: {uuid}".',
+        )
+    if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
+        raise UsageError(
+            f"The value of header {name} holds a control character.",
+            remedy="Remove it; values are sent as UTF-8 text.",
+        )
+    return name, value
 
 
 def _spec(
@@ -132,7 +168,7 @@ def _spec(
 
 
 def _parse_route(text: str, default_method: str) -> tuple[str, str, str]:
-    parts = text.split()
+    parts = check_text(text, f"The route {text!r}").split()
     if len(parts) == 2:
         method, target = check_method(parts[0].upper()), parts[1]
     elif len(parts) == 1:
@@ -163,7 +199,7 @@ def check_method(method: str) -> str:
 
 
 def _parse_form_field(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
+    key, sep, value = check_text(text, "A --form field").partition("=")
     if not sep or not key:
         raise UsageError(f"'{text}' is not a form field.", remedy="Write --form name=value.")
     return key, value

@@ -19,9 +19,10 @@ import socket
 import time
 from collections.abc import Iterator, Sequence
 from typing import cast
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from perfaudit import __version__
+from perfaudit.load.plan import on_the_wire
 from perfaudit.load.scenario import Target
 
 MAX_HEAD = 65536
@@ -36,7 +37,6 @@ DEFAULT_HEADERS = (
     ("Accept-Encoding", "gzip, deflate, br"),
     ("User-Agent", f"perfaudit/{__version__}"),
 )
-SAFE_CHARS = "/%:@!$&'()*+,;=-._~?"
 # Methods safe to send again (RFC 9110 §9.2.2): a POST might be applied twice.
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"})
 
@@ -63,9 +63,9 @@ def serialise(target: Target) -> bytes:
     authority = f"[{host}]" if ":" in host else host
     if port != 80:
         authority += f":{port}"
-    path = quote(parts.path or "/", safe=SAFE_CHARS)
+    path = on_the_wire(parts.path or "/")
     if parts.query:
-        path += "?" + quote(parts.query, safe=SAFE_CHARS)
+        path += "?" + on_the_wire(parts.query)
     method, body = target.method.upper(), target.body
     given = {name.lower() for name, _ in target.headers}
     fields = [("Host", authority), *DEFAULT_HEADERS]

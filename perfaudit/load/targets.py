@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from perfaudit.errors import UsageError
-from perfaudit.load.plan import BODY_METHODS, check_method, parse_header, read_body
+from perfaudit.load.plan import BODY_METHODS, check_method, check_text, parse_header, read_body
 from perfaudit.load.scenario import Target
 
 
@@ -68,10 +68,22 @@ def _parse(text: str, default_method: str) -> tuple[str, str]:
         method, url = default_method, parts[0]
     else:
         raise UsageError(f"'{text}' is not a URL.", remedy='Write "URL" or "METHOD URL".')
-    split = urlsplit(url)
+    return method, check_url(url)
+
+
+def check_url(url: str) -> str:
+    """`url`, if it is one a server can answer at: http(s), a host, a port in range."""
+    try:
+        split = urlsplit(check_text(url, f"The URL {url!r}"))
+        split.port  # noqa: B018 - urlsplit checks the port only when asked
+    except ValueError as bad:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        raise UsageError(
+            f"'{url}' is not a URL ({bad}).",
+            remedy="Give the full URL, e.g. http://127.0.0.1:8000/items.",
+        ) from None
     if split.scheme not in ("http", "https") or not split.hostname:
         raise UsageError(
             f"'{url}' is not an http:// or https:// URL.",
             remedy="Give the full URL, e.g. http://127.0.0.1:8000/items.",
         )
-    return method, url
+    return url

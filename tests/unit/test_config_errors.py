@@ -88,7 +88,7 @@ scenarios:
         ),
         pytest.param(
             "target:\n  url: 127.0.0.1:8000\n" + MINIMAL.split("\n", 2)[2],
-            'perf.yaml:2: target.url: "127.0.0.1:8000" is not an http:// or https:// URL.',
+            "perf.yaml:2: target.url: '127.0.0.1:8000' is not an http:// or https:// URL.",
             id="bad-url",
         ),
         pytest.param(
