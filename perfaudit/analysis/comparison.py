@@ -7,6 +7,8 @@ of request time, and the findings that are new. Used by `perfaudit compare` and 
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from perfaudit.analysis.findings import Finding
@@ -205,11 +207,11 @@ def _functions_of_route(
     baseline: SavedReport,
     current: SavedReport,
 ) -> list[FunctionChange]:
-    old = {(h.file, h.function): h for h in before}
+    was_at = _matcher(before, after)
     mean_before, mean_after = _mean_ms(baseline, label), _mean_ms(current, label)
     changes = []
     for spot in after:  # a function that left the current list did not get slower
-        was = old.get((spot.file, spot.function))
+        was = was_at(spot)
         self_before = was.self_share if was else 0.0
         changes.append(
             FunctionChange(
@@ -225,6 +227,31 @@ def _functions_of_route(
             )
         )
     return changes
+
+
+def _matcher(
+    before: tuple[SavedHotspot, ...], after: tuple[SavedHotspot, ...]
+) -> Callable[[SavedHotspot], SavedHotspot | None]:
+    """Each current function's baseline record: by scenario, file, line and name; else, when
+    an edit above it moved its `def`, by name alone where that name is unique in its file
+    on both sides (fastapi/routing.py's several `app`s never are)."""
+    exact = {h.key: h for h in before}
+
+    def by_name(spots: tuple[SavedHotspot, ...]) -> Counter[tuple[str | None, str, str]]:
+        return Counter((h.scenario, h.file, h.function) for h in spots)
+
+    unique_before, unique_after = by_name(before), by_name(after)
+    moved = {(h.scenario, h.file, h.function): h for h in before}
+
+    def match(spot: SavedHotspot) -> SavedHotspot | None:
+        name = (spot.scenario, spot.file, spot.function)
+        if spot.key in exact:
+            return exact[spot.key]
+        if unique_before[name] == 1 and unique_after[name] == 1:
+            return moved[name]
+        return None
+
+    return match
 
 
 def _mean_ms(report: SavedReport, label: str | None) -> float | None:

@@ -98,6 +98,7 @@ def _hotspot(spot: dict[str, Any], where: str) -> SavedHotspot:
         self_share=_number(spot.get("self_share", 0.0), f"{where}.self_share"),
         cumulative_share=_number(spot.get("cumulative_share", 0.0), f"{where}.cumulative_share"),
         route=spot.get("route") if isinstance(spot.get("route"), str) else None,
+        scenario=spot.get("scenario") if isinstance(spot.get("scenario"), str) else None,
     )
 
 

@@ -35,6 +35,13 @@ class SavedHotspot:
     self_share: float
     cumulative_share: float
     route: str | None = None
+    scenario: str | None = None  # a `perfaudit ci` document's: which scenario's profile
+
+    @property
+    def key(self) -> tuple[str | None, str, int, str]:
+        """Which function this is: one file holds several of one name (fastapi/routing.py's
+        `app`s), and each scenario of a ci run has its own profile."""
+        return self.scenario, self.file, self.line, self.function
 
 
 @dataclass(frozen=True, slots=True)

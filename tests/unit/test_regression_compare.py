@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import asdict
 from io import StringIO
 
 from unit_builders import hotspot_session
@@ -15,6 +16,7 @@ from perfaudit.analysis.comparison import compare_reports, new_findings
 from perfaudit.analysis.regression import JudgeOptions
 from perfaudit.analysis.report import build_report
 from perfaudit.cli.console import make_console
+from perfaudit.formats.report_json import parse_report
 from perfaudit.model.saved_report import SavedFinding, SavedHotspot, SavedReport, SavedRoute
 from perfaudit.render.compare import comparison_to_dict, render_comparison
 
@@ -132,6 +134,35 @@ def test_jitter_in_profiled_shares_is_not_listed() -> None:
         route_hotspots={"GET /a": (spot("slow_fn", 0.305, 0.40, "GET /a"),)},
     )
     assert compare_reports(BASE, jitter).functions == ()
+
+
+def test_a_ci_report_compared_with_itself_has_no_slower_function() -> None:
+    """Issue 17 #6: matched by (file, name), fastapi/routing.py's several `app`s and each
+    scenario's repeats overwrote each other: 10 functions "got slower" against itself."""
+    routing = "fastapi/routing.py"
+    hotspots = tuple(
+        SavedHotspot("app", routing, line, "framework", share, share, None, scenario)
+        for scenario, shares in (("browse", (0.02, 0.08, 0.15)), ("checkout", (0.11, 0.03, 0.05)))
+        for line, share in zip((154, 438, 2908), shares, strict=True)
+    )
+    ci = SavedReport("ci.json", "main:app", "ci", "0.1.0", (route("/a", 10),), hotspots=hotspots)
+
+    assert compare_reports(ci, ci).functions == ()
+    document = {"schema_version": 1, "routes": [], "hotspots": [{**asdict(hotspots[0])}]}
+    [read] = parse_report(document, source="ci.json").hotspots  # the scenario tag is kept
+    assert read.scenario == "browse"
+
+
+def test_a_function_whose_def_moved_is_still_the_same_function() -> None:
+    moved = SavedHotspot("slow_fn", "app/main.py", 14, "app", 0.30, 0.40, "GET /a")
+    base = report(
+        "a.json",
+        route("/a", 10),
+        route_hotspots={"GET /a": (spot("slow_fn", 0.30, 0.40, "GET /a"),)},
+    )
+    after = report("b.json", route("/a", 10), route_hotspots={"GET /a": (moved,)})
+
+    assert compare_reports(base, after).functions == ()
 
 
 def test_new_findings_are_those_whose_id_route_and_function_are_new() -> None:
