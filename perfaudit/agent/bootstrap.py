@@ -15,6 +15,7 @@ MIN_PYTHON = (3, 10)
 
 
 def start() -> None:
+    startup_modules = frozenset(sys.modules)
     import os
 
     here = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +35,9 @@ def start() -> None:
     package = importlib.util.module_from_spec(spec)
     sys.modules["perfaudit"] = package
     spec.loader.exec_module(package)
+    import perfaudit.agent
+
+    perfaudit.agent.STARTUP_MODULES = startup_modules
     from perfaudit.agent.main import main
 
     main()

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import perfaudit.agent
 from perfaudit.capture.owners import OwnerClassifier, scope_of, use_scope
 from perfaudit.errors import TargetError, UsageError
 from perfaudit.model import CodeLocation
@@ -75,7 +77,8 @@ def user_traceback(exc: BaseException) -> tuple[str, CodeLocation | None]:
 
 def _import_module(module_name: str, root: Path) -> Any:
     try:
-        return importlib.import_module(module_name)
+        with _app_modules_first(root):
+            return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
             raise TargetError(
@@ -85,9 +88,47 @@ def _import_module(module_name: str, root: Path) -> Any:
             ) from None
         if exc.name and not _in_project(exc.name, root):
             raise _not_installed(module_name, exc.name) from None
-        raise _user_import_error(module_name, exc) from None
+        raise _user_import_error(module_name, exc, root) from None
     except Exception as exc:
-        raise _user_import_error(module_name, exc) from None
+        raise _user_import_error(module_name, exc, root) from None
+
+
+@contextlib.contextmanager
+def _app_modules_first(root: Path) -> Iterator[None]:
+    """While the app is imported, forget the standard-library modules perfaudit loaded
+    whose names the app's own top-level files take (a router `profile.py`, which cProfile's
+    `import profile` had taken; `statistics.py`): the app's `import profile` finds its own
+    file, as it would under uvicorn. Put back after, for perfaudit's own later imports; the
+    app keeps the modules it bound."""
+    startup = perfaudit.agent.STARTUP_MODULES
+    if startup is None:  # not the agent's process: nothing of ours to step aside for
+        yield
+        return
+    taken = {
+        name
+        for name in list(sys.modules)
+        if "." not in name
+        and name not in startup
+        and name in sys.stdlib_module_names
+        and _module_file_in(root, name)
+    }
+    released = {
+        name: module
+        for name, module in list(sys.modules.items())
+        if name.partition(".")[0] in taken
+    }
+    for name in released:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        sys.modules.update(released)
+
+
+def _module_file_in(root: Path, name: str) -> bool:
+    """A module or regular package of that name (a folder without __init__.py is only a
+    namespace portion: the standard library's module wins over it anyway)."""
+    return (root / f"{name}.py").is_file() or (root / name / "__init__.py").is_file()
 
 
 def _in_project(name: str, root: Path) -> bool:
@@ -106,14 +147,35 @@ def _not_installed(module_name: str, missing: str) -> TargetError:
     )
 
 
-def _user_import_error(module_name: str, exc: Exception) -> TargetError:
+def _user_import_error(module_name: str, exc: Exception, root: Path) -> TargetError:
     text, location = user_traceback(exc)
     where = f" at {location.file}:{location.line}" if location else ""
+    shadowed = _shadowed_by_the_app(exc, root)
+    remedy = (
+        f"Your {shadowed}.py has the name of a standard-library module the interpreter "
+        f"loaded before your app, so `import {shadowed}` gives Python's, not yours: "
+        f"rename your file (uvicorn would fail the same way)."
+        if shadowed
+        else "Fix the error in your app (its traceback is below) and run again."
+    )
     return TargetError(
         f"Importing '{module_name}' raised {type(exc).__name__}: {exc}{where}.",
-        remedy="Fix the error in your app (its traceback is below) and run again.",
+        remedy=remedy,
         details=text,
     )
+
+
+def _shadowed_by_the_app(exc: Exception, root: Path) -> str:
+    """The standard-library module an AttributeError or ImportError names, if the app has
+    a file of that name (its own module lost to Python's), else ""."""
+    if isinstance(exc, AttributeError):
+        name = getattr(getattr(exc, "obj", None), "__name__", "")
+    elif isinstance(exc, ImportError):
+        name = exc.name or ""
+    else:
+        return ""
+    top = name.partition(".")[0]
+    return top if top in sys.stdlib_module_names and _module_file_in(root, top) else ""
 
 
 def _resolve_attr(module: Any, module_name: str, attr_path: str) -> Any:

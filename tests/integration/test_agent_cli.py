@@ -189,3 +189,43 @@ def test_a_run_that_fails_leaves_no_empty_output_file(
 
     assert result.code == 3
     assert list(scratch.iterdir()) == []
+
+
+ROUTER = (
+    "from fastapi import APIRouter\n\nrouter = APIRouter()\n\n\n"
+    "@router.get('/me')\nasync def me() -> dict[str, str]:\n    return {'name': 'ada'}\n"
+)
+
+
+def _app_importing(tmp_path: Path, module: str) -> Path:
+    """An app whose router is its own top-level `module`.py, as `import module`."""
+    (tmp_path / f"{module}.py").write_text(ROUTER)
+    (tmp_path / "main.py").write_text(
+        f"from fastapi import FastAPI\n\nimport {module}\n\n"
+        f"app = FastAPI()\napp.include_router({module}.router)\n"
+    )
+    return tmp_path
+
+
+def test_an_app_s_own_profile_py_is_not_taken_by_perfaudit_s_imports(
+    perfaudit: Any, tmp_path: Path
+) -> None:
+    """Issue 17 #4: cProfile had imported the standard library's `profile` before the app,
+    so the app's `import profile` (its router) got Python's: "Fix the error in your app"."""
+    app_dir = _app_importing(tmp_path, "profile")
+
+    result = perfaudit("profile", "main:app", "/me", "--app-dir", str(app_dir), *FAST)
+
+    assert result.code == 0, result.stderr
+    assert result.route("GET /me")["errors"] == 0
+
+
+def test_a_module_python_loaded_at_start_up_is_named_when_the_app_s_file_loses_to_it(
+    perfaudit: Any, tmp_path: Path
+) -> None:
+    app_dir = _app_importing(tmp_path, "stat")  # `stat` is loaded before any code runs
+
+    result = perfaudit("profile", "main:app", "/me", "--app-dir", str(app_dir), *FAST)
+
+    assert result.code == 3
+    assert "Your stat.py has the name of a standard-library module" in result.stderr
