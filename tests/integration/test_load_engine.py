@@ -54,11 +54,16 @@ def test_closed_model_sends_exactly_the_requests_asked_for(server: LiveServer) -
     assert result.cpu_s > 0
 
 
+TIMER_EARLY_S = 0.002
+
+
 def test_closed_model_latency_matches_a_known_sleep(server: LiveServer) -> None:
     result = load(f"{server.url}/sleep/50", connections=4, requests=40)
     durations = result.tallies[0].durations_s
     assert len(durations) == 40
-    assert min(durations) >= 0.050
+    # The server's event loop may fire its 50 ms timer up to a millisecond early (libuv
+    # and asyncio round timers to the clock's resolution): 49.55 ms was seen on CI.
+    assert min(durations) >= 0.050 - TIMER_EARLY_S
     assert statistics.median(durations) < 0.2
 
 

@@ -78,8 +78,9 @@ def test_local_run_measures_every_target(server: LiveServer) -> None:
         assert set(tally.status_counts) == {"200"}
         assert tally.errors == 0
         assert len(tally.durations_s) == tally.requests
-    # Locust rounds to whole milliseconds here: a 20 ms sleep never reads below 19 ms.
-    assert min(sleep.durations_s) >= 0.019
+    # Locust rounds to whole milliseconds here, and the server's timer may fire up to a
+    # millisecond early: a 20 ms sleep never reads below 18 ms.
+    assert min(sleep.durations_s) >= 0.018
     assert (result.engine, result.processes) == ("locust", 1)
     # 1 ms below 100 ms; a busy machine can push a response past 100 ms, where Locust
     # keeps two significant digits (10 ms steps).
