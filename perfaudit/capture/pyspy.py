@@ -99,7 +99,7 @@ class _Outcome:
     stdout: str
     stderr: str
     sampled_s: float  # wall clock from py-spy's first sample to its end
-    stopped_by: str  # "" | "Ctrl-C" | "the stop flag" | "a timeout"
+    stopped_by: str  # "" | "Ctrl-C" | "a timeout"
 
 
 def record(
@@ -277,8 +277,10 @@ class _Watch:
             if self.started is not None and self.on_tick is not None:
                 self.on_tick(min(now - self.started, self.duration_s), self.duration_s)
             if self.stop_flag is not None and self.stop_flag.is_set():
+                # The caller's end (attach's load is over, having run the same duration,
+                # begun a moment before py-spy's): the recording is whole, not cut short.
                 self._interrupt()
-                return "the stop flag"
+                return ""
             if self.started is not None and now - self.started >= self.duration_s:
                 self._interrupt()  # a fractional duration; whole ones end by themselves
                 return ""

@@ -55,6 +55,9 @@ def test_blocked_loop_on_a_running_server_ranks_first(perfaudit: Any) -> None:
     assert report["sampling"]["samples"] > 100
     assert "n-plus-one-queries" in report["sampling"]["rules_not_run"]
     assert result.route("GET /errors/count")["requests"] > 0  # latency from outside
+    # The load ends the recording as planned: no "stopped by the stop flag … partial".
+    assert not report["stopped_early"], report["stopped_early"]
+    assert "partial" not in result.stdout
 
 
 def test_load_sends_bodies_forms_and_headers(perfaudit: Any) -> None:
