@@ -85,6 +85,12 @@ class RecordOptions:
     nonblocking: bool = True
 
 
+# The caller's stop flag ended the recording: its end, which the caller explains if it was
+# early (attach's load is over, having run the same duration begun a moment before py-spy's:
+# the recording is whole, not "stopped early … partial").
+BY_CALLER = "the caller"
+
+
 class StopFlag(Protocol):
     def is_set(self) -> bool: ...
 
@@ -99,7 +105,7 @@ class _Outcome:
     stdout: str
     stderr: str
     sampled_s: float  # wall clock from py-spy's first sample to its end
-    stopped_by: str  # "" | "Ctrl-C" | "a timeout"
+    stopped_by: str  # "" | "Ctrl-C" | "a timeout" | BY_CALLER
 
 
 def record(
@@ -234,7 +240,7 @@ def _run(
 
 
 class _Watch:
-    """Wait for py-spy: report progress, stop it on Ctrl-C / the stop flag / a fractional
+    """Wait for py-spy: report progress, stop it on Ctrl-C / the caller's stop flag / a fractional
     duration, and never leave it running."""
 
     def __init__(
@@ -277,10 +283,8 @@ class _Watch:
             if self.started is not None and self.on_tick is not None:
                 self.on_tick(min(now - self.started, self.duration_s), self.duration_s)
             if self.stop_flag is not None and self.stop_flag.is_set():
-                # The caller's end (attach's load is over, having run the same duration,
-                # begun a moment before py-spy's): the recording is whole, not cut short.
                 self._interrupt()
-                return ""
+                return BY_CALLER
             if self.started is not None and now - self.started >= self.duration_s:
                 self._interrupt()  # a fractional duration; whole ones end by themselves
                 return ""
@@ -320,7 +324,7 @@ class _Watch:
 
 def _ended_early(outcome: _Outcome) -> str:
     after = f"after {outcome.sampled_s:.1f} s"
-    if outcome.stopped_by:
+    if outcome.stopped_by and outcome.stopped_by != BY_CALLER:
         return f"stopped by {outcome.stopped_by} {after}"
     if _EXITED_LINE in outcome.stdout:
         return f"the process exited {after}"

@@ -175,7 +175,8 @@ def test_stop_flag_and_fractional_duration_keep_what_was_sampled() -> None:
         began = time.monotonic()
         run = record(RecordOptions(pid=process.pid, duration_s=20), stop_flag=flag)
         assert time.monotonic() - began < 10
-        assert run.ended_early.startswith("stopped by the stop flag") and run.samples > 20
+        # The caller ended it, and says why if it was early (attach: its load's end).
+        assert run.ended_early == "" and run.samples > 20
         short = record(RecordOptions(pid=process.pid, duration_s=0.5))
     assert short.ended_early == "" and short.duration_s <= 0.5 and short.samples > 10
 
@@ -185,7 +186,8 @@ def test_stopped_while_attaching_is_an_empty_run() -> None:
     flag.set()
     with python_sleeping(30) as process:
         run = record(RecordOptions(pid=process.pid, duration_s=5), stop_flag=flag)
-    assert run.ended_early.startswith("stopped by the stop flag")
+    assert run.ended_early == ""
+    assert run.duration_s < 5
 
 
 def test_dead_pid() -> None:
