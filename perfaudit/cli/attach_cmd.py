@@ -21,6 +21,7 @@ from perfaudit.cli.options import (
     SessionPath,
     SpeedscopePath,
 )
+from perfaudit.errors import EXIT_TARGET
 
 
 @app.command()
@@ -123,6 +124,8 @@ def attach(
         )
         code = emit_report(session, exports=exports, fail_on=threshold)
         # The load engine and py-spy both name Ctrl-C when it ended their part early.
-        return EXIT_INTERRUPTED if session.interrupted else code
+        if session.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_TARGET if session.server_gone else code
 
     raise typer.Exit(guarded(run))

@@ -16,6 +16,7 @@ from perfaudit.cli.options import (
     JsonPath,
     SessionPath,
 )
+from perfaudit.errors import EXIT_TARGET
 
 
 @app.command(no_args_is_help=True)
@@ -123,6 +124,8 @@ def load(
         session = with_progress(quiet, lambda progress: run_load(options, progress=progress))
         exports = Exports(json=json_path, session=session_path, html=html_path)
         code = emit_report(session, exports=exports, fail_on=threshold)
-        return EXIT_INTERRUPTED if session.interrupted else code
+        if session.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_TARGET if session.server_gone else code
 
     raise typer.Exit(guarded(run))

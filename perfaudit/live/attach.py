@@ -257,6 +257,7 @@ def _session(
         profiles=route_profiles(run, app_root, requests=requests),
         stopped_early=(load.stopped_early if load else "") or run.ended_early,
         interrupted=(load.interrupted if load else False) or run.interrupted,
+        server_gone=load.server_gone if load else False,
         notes=(load.notes if load else ()),
         load=load.load if load else None,
         sampling=run,

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 LATE_AFTER_S = 0.005
 # Every request completing for this long failed in transport: the server is gone.
 DEAD_AFTER_S = 1.0
+SERVER_GONE = "the server stopped answering"  # how stopped_early begins when it went away
 TICK_S = 0.05
 # Past the per-request timeout, how long the end-of-run drain waits before it gives up.
 DRAIN_GRACE_S = 1.0
@@ -234,6 +235,7 @@ class _Tally:
         "error_sample",
         "errors",
         "inflight",
+        "streak",
         "timeouts",
         "uncorrected",
     )
@@ -246,12 +248,27 @@ class _Tally:
         self.timeouts = 0
         self.inflight = 0
         self.error_sample = ""
+        self.streak: dict[str, int] = {}  # transport failures since the server last answered
 
     def count(self, key: str, sample: str) -> None:
         self.counts[key] = self.counts.get(key, 0) + 1
         self.errors += 1
         if not self.error_sample:
             self.error_sample = sample[:SAMPLE_CHARS]
+
+    def forget_streak(self) -> int:
+        """Take the failures since the server last answered out of the counts (they say
+        the server is gone, not how it served): how many there were."""
+        for kind, n in self.streak.items():
+            self.counts[kind] -= n
+            if not self.counts[kind]:
+                del self.counts[kind]
+            if kind == "timeout":
+                self.timeouts -= n
+        taken = sum(self.streak.values())
+        self.errors -= taken
+        self.streak.clear()
+        return taken
 
     def frozen(self, open_model: bool) -> TargetTally:
         return TargetTally(
@@ -273,7 +290,9 @@ class _Run:
         "done",
         "drain_expired",
         "failing_since",
+        "gone",
         "halted",
+        "last_answer",
         "last_end",
         "last_failure",
         "last_kind",
@@ -299,11 +318,12 @@ class _Run:
         planned = planned_requests(plan)
         self.limit: float = math.inf if planned is None else planned
         self.claimed = self.sent = self.done = self.reported = self.late = 0
-        self.start = self.deadline = self.last_end = self.last_failure = 0.0
+        self.start = self.deadline = self.last_end = self.last_failure = self.last_answer = 0.0
         self.failing_since: float | None = None
         self.last_kind = ""
         self.halted = self.drain_expired = False
         self.reason = ""
+        self.gone = False  # halted because the server stopped answering
 
     def begin(self, now: float) -> None:
         self.start = now
@@ -317,7 +337,10 @@ class _Run:
         else:
             tally.count(str(status), f"HTTP {status} {reason}".strip())
         self.done += 1
-        self.last_end = end
+        self.last_end = self.last_answer = end
+        if self.failing_since is not None:
+            for each in self.tallies:
+                each.streak.clear()
         self.failing_since = None
 
     def failed(self, tally: _Tally, exc: BaseException) -> None:
@@ -326,6 +349,7 @@ class _Run:
         tally.count(kind, f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
         if kind == "timeout":
             tally.timeouts += 1
+        tally.streak[kind] = tally.streak.get(kind, 0) + 1
         self.done += 1
         self.last_end = self.last_failure = time.perf_counter()
         if self.failing_since is None:
@@ -345,6 +369,10 @@ class _Run:
         self.halted = True
         self.reason = self.reason or reason
 
+    def server_went_away(self) -> None:
+        self.halt(f"{SERVER_GONE} ({GONE_BECAUSE[self.last_kind]})")
+        self.gone = True
+
     def count_unfinished(self) -> None:
         """Requests still out when the drain gave up on them are timeouts."""
         for tally in self.tallies:
@@ -356,15 +384,24 @@ class _Run:
     def result(self, cpu_s: float) -> EngineResult:
         if self.drain_expired:
             self.count_unfinished()
+        # Set apart the failures since the server last answered (those in flight at the
+        # halt included): a second of refused connections, thousands in no time, would
+        # read as the server's error rate.
+        answered = any(tally.durations for tally in self.tallies)  # else: never there
+        lost = sum(t.forget_streak() for t in self.tallies) if self.gone and answered else 0
+        end = self.last_answer if lost else self.last_end
         return EngineResult(
             engine="builtin",
             client=RAW_CLIENT if uses_raw_http(self.plan) else "aiohttp",
             tallies=tuple(tally.frozen(self.open_model) for tally in self.tallies),
-            wall_s=max(0.0, (self.last_end or time.perf_counter()) - self.start),
+            # Gone: the time it served, up to its last answer (throughput is of that).
+            wall_s=max(0.0, (end or time.perf_counter()) - self.start),
             cpu_s=cpu_s,
             processes=1,
             late=self.late,
             stopped_early=self.reason,
+            server_gone=self.gone,
+            failed_after_gone=lost,
         )
 
 
@@ -484,7 +521,7 @@ async def _watch(
             _cancel(workers)
             return
         if not run.halted and run.server_gone(now):
-            run.halt(f"the server stopped answering ({GONE_BECAUSE[run.last_kind]})")
+            run.server_went_away()
         if drain_from is None and run.sending_over(now):
             drain_from = now
         if drain_from is not None and now - drain_from > run.plan.timeout_s + DRAIN_GRACE_S:

@@ -111,6 +111,15 @@ def _drive(options: LoadOptions, progress: Progress) -> EngineResult:
     return drive_processes(plan, progress=progress)
 
 
+def _gone_note(result: EngineResult) -> tuple[str, ...]:
+    if not result.failed_after_gone:
+        return ()
+    return (
+        f"{result.failed_after_gone:,} requests that failed after the server stopped "
+        "answering are left out of the figures: they say it was gone, not how it served.",
+    )
+
+
 def _raise_if_unreachable(plan: LoadPlan, result: EngineResult) -> None:
     """No response at all, only transport failures: the server is not there to measure
     (unless the run was interrupted first, which is reported as it stands)."""
@@ -182,7 +191,8 @@ def _session(options: LoadOptions, result: EngineResult, started_at: str) -> Ses
         profiles=(),
         stopped_early=result.stopped_early,
         interrupted=result.stopped_early == INTERRUPTED,
-        notes=result.notes,
+        server_gone=result.server_gone,
+        notes=(*result.notes, *_gone_note(result)),
         load=LoadSummary(
             engine=result.engine,
             client=result.client,

@@ -46,3 +46,6 @@ class EngineResult:
     resolution_ms: float = 0.0
     stopped_early: str = ""  # "" or why the run ended before its duration/count
     notes: tuple[str, ...] = ()
+    server_gone: bool = False  # it ended because the server stopped answering …
+    # … and these requests, failed since its last answer, are left out of the tallies.
+    failed_after_gone: int = 0

@@ -128,6 +128,8 @@ def merge_results(results: Sequence[EngineResult]) -> EngineResult:
         resolution_ms=max(r.resolution_ms for r in results),
         stopped_early=next((r.stopped_early for r in results if r.stopped_early), ""),
         notes=tuple(dict.fromkeys(chain.from_iterable(r.notes for r in results))),
+        server_gone=any(r.server_gone for r in results),
+        failed_after_gone=sum(r.failed_after_gone for r in results),
     )
 
 

@@ -83,6 +83,9 @@ class Session:
     interrupted: bool = False
     # In-process runs: how the app declares each driven route (its route table).
     declarations: tuple[RouteDeclaration, ...] = ()
+    # The server stopped answering mid-run (load, attach --load): the commands exit 3 with
+    # the partial report.
+    server_gone: bool = False
 
     def to_json(self) -> str:
         document = {"format": SESSION_FORMAT, "version": SESSION_VERSION, **to_jsonable(self)}

@@ -182,8 +182,8 @@ def test_a_server_killed_mid_run_ends_it_early() -> None:
         elapsed = time.monotonic() - started
     tally = result.tallies[0]
     assert tally.status_counts.get("200", 0) > 0
-    assert transport_failures(result) > 0
-    assert set(tally.status_counts) <= {"200", "refused", "reset"}
+    assert result.server_gone and result.failed_after_gone > 0
+    assert transport_failures(result) == 0  # set apart: they say it was gone
     assert result.stopped_early.startswith("the server stopped answering")
     assert elapsed < 3.0  # before its duration, let alone the 10 s request timeout
 
@@ -295,9 +295,10 @@ def test_raw_path_refused_and_killed(raw_sends: list[int]) -> None:
             killer.cancel()
             killer.join()
     counts = result.tallies[0].status_counts
-    assert counts.get("200", 0) > 0
-    # Killed mid-response, a connection can also end in a cut-short answer ("other").
-    assert set(counts) <= {"200", "refused", "reset", "other"} and len(counts) > 1
+    # Issue 17 #5: a second of refused connections (36,000) read as a 58% error rate. What
+    # failed after the server's last answer says it was gone: set apart, and counted.
+    assert set(counts) == {"200"}, counts
+    assert result.server_gone and result.failed_after_gone > 0
     assert result.stopped_early.startswith("the server stopped answering")
 
 
