@@ -64,6 +64,9 @@ def user_traceback(exc: BaseException) -> tuple[str, CodeLocation | None]:
     classifier = OwnerClassifier()
     every = traceback.extract_tb(exc.__traceback__)
     frames = [f for f in every if classifier.owner(f.filename, f.name) == "app"]
+    if not frames and isinstance(exc, SyntaxError) and exc.filename:
+        # Not run, only compiled: the error's own file and line, not importlib's frames.
+        return _syntax_error(exc)
     if not frames:  # the error is inside a library: show its frames rather than nothing
         frames = [f for f in every if classifier.owner(f.filename, f.name) != "perfaudit"]
     text = "".join(traceback.format_list(frames))
@@ -73,6 +76,11 @@ def user_traceback(exc: BaseException) -> tuple[str, CodeLocation | None]:
         last = frames[-1]
         location = CodeLocation(file=last.filename, line=last.lineno or 0, function=last.name)
     return text.rstrip(), location
+
+
+def _syntax_error(exc: SyntaxError) -> tuple[str, CodeLocation]:
+    text = "".join(traceback.format_exception_only(type(exc), exc))
+    return text.rstrip(), CodeLocation(exc.filename or "", exc.lineno or 0, "<module>")
 
 
 def _import_module(module_name: str, root: Path) -> Any:

@@ -72,7 +72,10 @@ class LoadOptions:
         if plan.timeout_s <= 0:
             raise UsageError("--timeout must be positive.", remedy="Pass e.g. --timeout 10.")
         if plan.processes < 1:
-            raise UsageError("--processes must be at least 1.", remedy="Pass 0 for one per core.")
+            raise UsageError(
+                f"--processes {plan.processes} is not a number of processes.",
+                remedy="Pass 1 or more, or 0 for one per spare core.",
+            )
         if self.locust.master and self.engine != "locust":
             raise UsageError("--master needs --engine locust.", remedy="Add --engine locust.")
         if self.engine == "locust" and any(target.varies for target in plan.targets):

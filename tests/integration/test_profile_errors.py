@@ -159,3 +159,12 @@ def test_warm_up_of_a_slow_route_stops_early(perfaudit, monkeypatch):
     [note] = [n for n in result.report["notes"] if "warm-up stopped" in n]
     assert "of 10 requests" in note
     assert result.route("GET /work")["requests"] == 2
+
+
+def test_a_syntax_error_in_the_app_points_at_its_line(perfaudit, tmp_path: Path):
+    """Issue 17 #12: it pointed at <frozen importlib._bootstrap>:241."""
+    (tmp_path / "main.py").write_text("from fastapi import FastAPI\n\napp = FastAPI()\ndef x(:\n")
+    result = perfaudit("profile", "main:app", "--app-dir", str(tmp_path), *FAST)
+    assert result.code == 3
+    assert f"at {tmp_path / 'main.py'}:4." in result.stderr
+    assert "importlib" not in result.stderr
