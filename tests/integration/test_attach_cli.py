@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -185,16 +186,35 @@ def test_saved_session_renders_again(perfaudit: Any, tmp_path: Path) -> None:
     assert again.finding_ids() == first.finding_ids()
 
 
+def _sampling(pid: int) -> bool:
+    """py-spy is recording `pid` (its command line names it)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if command and command[0].endswith(b"py-spy") and str(pid).encode() in command:
+            return True
+    return False
+
+
 def test_process_exiting_mid_recording_keeps_what_was_sampled(perfaudit: Any) -> None:
     with live_server("sample_apps.logs:app") as server:
-        pid = str(server.process.pid)
-        stopper = subprocess.Popen(
-            [sys.executable, "-c", f"import os,time; time.sleep(1.5); os.kill({pid}, 9)"]
-        )
+        pid = server.process.pid
+
+        def kill_once_sampled() -> None:  # on a busy machine the CLI starts slowly
+            deadline = time.monotonic() + 60
+            while not _sampling(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(1.0)
+            server.kill()
+
+        stopper = threading.Thread(target=kill_once_sampled, daemon=True)
+        stopper.start()
         try:
-            result = perfaudit("attach", pid, "--duration", "6", "-q", timeout=90)
+            result = perfaudit("attach", str(pid), "--duration", "20", "-q", timeout=90)
         finally:
-            stopper.wait(timeout=30)
+            stopper.join(timeout=60)
     assert result.code == 0, result.stderr
     assert "exited" in result.report["stopped_early"]
     assert result.report["sampling"]["samples"] > 0
