@@ -35,6 +35,13 @@ class RouteSummary:
     # Load's open model: latency from each request's actual send, beside the corrected one.
     latency_uncorrected_ms: LatencySummary | None = None
 
+    def throughput_text(self, decimals: int) -> str:
+        """Throughput as the tables show it: "–" when every request failed (a rate of
+        errors is no throughput)."""
+        if self.requests and self.errors >= self.requests:
+            return "–"
+        return f"{self.throughput_rps:,.{decimals}f}"
+
     @property
     def label(self) -> str:
         return f"{self.method} {self.path}"

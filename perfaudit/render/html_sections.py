@@ -96,7 +96,7 @@ def _route_row(r: RouteSummary) -> str:
     lat = r.latency_ms
     cells = [f"{v:.2f}" for v in (lat.p50, lat.p95, lat.p99, lat.max)] if lat else ["–"] * 4
     errors = f"{r.errors} ({r.errors / r.requests:.1%})" if r.errors and r.requests else "0"
-    numbers = [f"{r.requests:,}", f"{r.throughput_rps:,.1f}", *cells, errors]
+    numbers = [f"{r.requests:,}", r.throughput_text(1), *cells, errors]
     tds = "".join(f'<td class="num">{n}</td>' for n in numbers)
     return f"<tr><td><code>{esc(r.label)}</code></td>{tds}</tr>"
 

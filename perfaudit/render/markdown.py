@@ -133,8 +133,7 @@ def _route_cells(r: RouteSummary) -> list[str]:
     lat = r.latency_ms
     latency = [f"{v:.1f}" for v in (lat.p50, lat.p95, lat.p99)] if lat else ["–"] * 3
     errors = f"**{r.errors}** ({r.errors / r.requests:.1%})" if r.errors and r.requests else "0"
-    rps = f"{r.throughput_rps:,.1f}"
-    return [_code_cell(r.label), f"{r.requests:,}", rps, *latency, errors]
+    return [_code_cell(r.label), f"{r.requests:,}", r.throughput_text(1), *latency, errors]
 
 
 def _changes_by_route(changes: tuple[Change, ...]) -> dict[str, list[Change]]:

@@ -245,7 +245,7 @@ def _routes_table(
         label = r.label + ("" if r.completed else " (stopped)")
         if background:
             cells.append(f"{r.background_ms:.2f}" if r.background_ms else "-")
-        table.add_row(escape(label), str(r.requests), errors, f"{r.throughput_rps:,.0f}", *cells)
+        table.add_row(escape(label), str(r.requests), errors, r.throughput_text(0), *cells)
     if background:
         table.caption = (
             "after: ms per request of work after the response (BackgroundTasks, the "

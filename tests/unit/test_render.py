@@ -283,3 +283,18 @@ def test_colours_read_on_light_terminals_too() -> None:
     assert "yellow" not in styles and "cyan" not in styles
     out = console.file.getvalue()  # type: ignore[attr-defined]
     assert "\x1b[33m" not in out and "\x1b[36m" not in out  # no ANSI yellow or cyan
+
+
+def test_a_route_whose_every_request_failed_shows_no_throughput() -> None:
+    """Issue 17 #12: 20 failures in 2 s read as "10 req/s", as if it served."""
+    from perfaudit.render.markdown import _route_cells
+
+    broken = RouteKey("GET", "/broken")
+    failed = measurement(broken, durations_ms=[1.0] * 20, errors=20, status_counts={"500": 20})
+    report = build_report(session(measurements=[failed], profiles=[]))
+    [summary] = report.routes
+    assert summary.throughput_text(0) == "–"
+    console = Console(file=StringIO(), width=120)
+    row = next(line for line in render(report, console).splitlines() if "/broken" in line)
+    assert row.split()[4] == "–"  # Route, Req, Err, req/s
+    assert _route_cells(summary)[2] == "–"  # Markdown: Route, Req, req/s
