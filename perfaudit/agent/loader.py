@@ -33,7 +33,8 @@ def load_app(spec: str, *, factory: bool = False, app_dir: Path = Path(".")) -> 
     root = app_dir.resolve()
     if not root.is_dir():
         raise UsageError(
-            f"--app-dir {app_dir} is not a directory.", remedy="Pass your project's folder."
+            f"The app folder {app_dir} is not a directory.",
+            remedy="Pass your project's folder (--app-dir; target.app_dir in a CI config).",
         )
     if str(root) not in sys.path[:1]:
         sys.path.insert(0, str(root))
@@ -92,7 +93,8 @@ def _import_module(module_name: str, root: Path) -> Any:
             raise TargetError(
                 f"Could not import module '{module_name}': there is no such module in {root} "
                 "or on the Python path.",
-                remedy="Run perfaudit from your project's folder or pass --app-dir.",
+                remedy="Run perfaudit from your project's folder, or name it (--app-dir; "
+                "target.app_dir in a CI config).",
             ) from None
         if exc.name and not _in_project(exc.name, root):
             raise _not_installed(module_name, exc.name) from None

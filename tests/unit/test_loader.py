@@ -224,3 +224,9 @@ def test_user_import_error_shows_no_importlib_frame(
 
     assert "importlib" not in error.details
     assert error.details.startswith(f'  File "{tmp_path.resolve() / name}.py"')
+
+
+def test_a_missing_module_s_remedy_names_the_ci_config_key_too(tmp_path: Path) -> None:
+    """Issue 17 #12: ci's errors named --app-dir, which `perfaudit ci` does not take."""
+    error = target_error("no_such_module:app", tmp_path)
+    assert "--app-dir" in error.remedy and "target.app_dir" in error.remedy
