@@ -25,12 +25,27 @@ def write_all(jobs: Iterable[FileJob]) -> tuple[list[str], UsageError | None]:
         try:
             write(path)
             written.append(f"{label}: {path}")
-        except OSError as exc:
+        except OSError as exc:  # named by the user's path, not our temporary file's
             failure = failure or UsageError(
-                f"Cannot write {exc.filename or path}: {exc.strerror}.",
+                f"Cannot write {path}: {exc.strerror or exc}.",
                 remedy="Choose a path you can write to.",
             )
     return written, failure
+
+
+def unwritable(path: Path) -> str:
+    """Why `path` cannot be written, or "": checked before a run, so that minutes of
+    measuring are not lost to a mistyped path. (A missing folder is created.)"""
+    if path.is_dir():
+        return "it is a folder"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        return f"{folder} is a file, not a folder"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"no permission to write in {folder}"
+    return ""
 
 
 def atomic_write(path: Path, data: bytes) -> None:

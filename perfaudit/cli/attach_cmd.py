@@ -113,7 +113,6 @@ def attach(
             native=native,
             app=AppSpec(app_spec, factory, app_dir, python) if app_spec else None,
         )
-        session = with_progress(quiet, lambda progress: run_attach(options, progress=progress))
         exports = Exports(
             json=json_path,
             pstats=pstats_path,
@@ -122,6 +121,8 @@ def attach(
             collapsed=collapsed_path,
             html=html_path,
         )
+        exports.check()
+        session = with_progress(quiet, lambda progress: run_attach(options, progress=progress))
         code = emit_report(session, exports=exports, fail_on=threshold)
         # The load engine and py-spy both name Ctrl-C when it ended their part early.
         if session.interrupted:

@@ -121,8 +121,9 @@ def load(
             engine=engine,  # type: ignore[arg-type]  # checked by LoadOptions.check
             locust=LocustOptions(master, expect_workers, master_bind_host, master_bind_port),
         )
-        session = with_progress(quiet, lambda progress: run_load(options, progress=progress))
         exports = Exports(json=json_path, session=session_path, html=html_path)
+        exports.check()
+        session = with_progress(quiet, lambda progress: run_load(options, progress=progress))
         code = emit_report(session, exports=exports, fail_on=threshold)
         if session.interrupted:
             return EXIT_INTERRUPTED

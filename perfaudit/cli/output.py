@@ -66,6 +66,18 @@ class Exports:
     collapsed: Path | None = None
     html: Path | None = None
 
+    def check(self) -> None:
+        """Refuse a path that cannot be written before the run, not after it."""
+        from perfaudit.fileio import unwritable
+
+        paths = (self.json, self.pstats, self.session, self.speedscope, self.collapsed, self.html)
+        for path in paths:
+            problem = unwritable(path) if path is not None else ""
+            if problem:
+                raise UsageError(
+                    f"Cannot write {path}: {problem}.", remedy="Choose a path you can write to."
+                )
+
 
 def _write_files(report: Report, exports: Exports) -> tuple[list[str], UsageError | None]:
     """Write each file asked for (whole or not at all); one failing does not stop the others."""

@@ -156,6 +156,7 @@ def profile(
             collapsed=collapsed_path,
             html=html_path,
         )
+        exports.check()
         try:
             session = with_progress(
                 quiet, lambda progress: profile_in_agent(options, where, progress)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perfaudit.fileio import atomic_write
+from perfaudit.fileio import atomic_write, unwritable
 
 
 def test_a_written_file_has_the_usual_mode(tmp_path: Path) -> None:
@@ -32,3 +32,11 @@ def test_a_failed_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monke
         atomic_write(target, b"new")
     assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_path_that_cannot_be_written_is_named_before_a_run(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert unwritable(tmp_path) == "it is a folder"
+    assert unwritable(a_file / "deeper" / "report.json") == f"{a_file} is a file, not a folder"
+    assert unwritable(tmp_path / "new" / "folder" / "report.json") == ""  # created on write
