@@ -22,9 +22,10 @@ def write_all(jobs: Iterable[FileJob]) -> tuple[list[str], UsageError | None]:
     for path, label, write in jobs:
         if path is None:
             continue
+        created = "" if path.parent.exists() else f" (created the folder {path.parent})"
         try:
             write(path)
-            written.append(f"{label}: {path}")
+            written.append(f"{label}: {path}{created}")
         except OSError as exc:  # named by the user's path, not our temporary file's
             failure = failure or UsageError(
                 f"Cannot write {path}: {exc.strerror or exc}.",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perfaudit.fileio import atomic_write, unwritable
+from perfaudit.fileio import atomic_write, unwritable, write_all
 
 
 def test_a_written_file_has_the_usual_mode(tmp_path: Path) -> None:
@@ -40,3 +40,10 @@ def test_a_path_that_cannot_be_written_is_named_before_a_run(tmp_path: Path) -> 
     assert unwritable(tmp_path) == "it is a folder"
     assert unwritable(a_file / "deeper" / "report.json") == f"{a_file} is a file, not a folder"
     assert unwritable(tmp_path / "new" / "folder" / "report.json") == ""  # created on write
+
+
+def test_a_folder_created_for_a_report_is_said(tmp_path: Path) -> None:
+    target = tmp_path / "reports" / "run.json"
+    written, failure = write_all([(target, "JSON report", lambda p: atomic_write(p, b"{}"))])
+    assert failure is None
+    assert written == [f"JSON report: {target} (created the folder {target.parent})"]
