@@ -10,7 +10,7 @@ from typing import Any
 from perfaudit.agent.loader import ASGIApp
 from perfaudit.errors import TargetError
 
-STARTUP_TIMEOUT_S = 60.0
+STARTUP_TIMEOUT_S = 120.0  # the default of --startup-timeout (import and lifespan alike)
 SHUTDOWN_TIMEOUT_S = 10.0
 
 
@@ -18,8 +18,9 @@ class Lifespan:
     """Drives `lifespan.startup` and `lifespan.shutdown` and keeps the state the app put in
     `scope["state"]`, which every request scope must carry a copy of."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, startup_timeout_s: float = STARTUP_TIMEOUT_S) -> None:
         self._app = app
+        self._startup_timeout_s = startup_timeout_s
         self.state: dict[str, Any] = {}
         self.supported = True
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -29,7 +30,7 @@ class Lifespan:
     async def startup(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
         await self._inbox.put({"type": "lifespan.startup"})
-        reply = await self._reply(STARTUP_TIMEOUT_S, "startup")
+        reply = await self._reply(self._startup_timeout_s, "startup")
         if reply is None:
             self.supported = False
             return
@@ -66,9 +67,9 @@ class Lifespan:
             reply = await asyncio.wait_for(self._outbox.get(), timeout_s)
         except TimeoutError:
             raise TargetError(
-                f"The app's lifespan {phase} did not finish within {timeout_s:.0f} s.",
+                f"The app's lifespan {phase} did not finish within {timeout_s:g} s.",
                 remedy="Check what its startup waits for (a database, a network call), "
-                "or pass --no-lifespan.",
+                "or pass --startup-timeout with more seconds, or --no-lifespan.",
             ) from None
         if reply["type"] == "lifespan.error":
             return None

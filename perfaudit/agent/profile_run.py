@@ -27,7 +27,7 @@ from perfaudit.agent.driver import DRAIN_S, InProcessDriver, PhaseResult
 from perfaudit.agent.eventloop import LOOPS, close_loop, new_loop, quiet_interrupts
 from perfaudit.agent.evidence_phase import compare_middleware, trace_calls
 from perfaudit.agent.hangguard import HangGuard
-from perfaudit.agent.lifespan import Lifespan
+from perfaudit.agent.lifespan import STARTUP_TIMEOUT_S, Lifespan
 from perfaudit.agent.loader import LoadedApp, load_app
 from perfaudit.agent.probe_phase import probe_route
 from perfaudit.agent.routes import RouteTable, discover_routes
@@ -74,6 +74,8 @@ class ProfileOptions:
     concurrency: int = 1
     warmup: int = 10
     timeout_s: float = 30.0
+    # How long the app's lifespan may take to start (--startup-timeout, as its import).
+    startup_timeout_s: float = STARTUP_TIMEOUT_S
     profile_requests: int | None = None
     loop: str = "asyncio"  # or "uvloop"
     probes: bool = True
@@ -172,7 +174,7 @@ class _AuditRun:
 
     def __post_init__(self) -> None:
         self.guard = HangGuard(self.options.timeout_s)
-        self.lifespan = Lifespan(self.loaded.app)
+        self.lifespan = Lifespan(self.loaded.app, self.options.startup_timeout_s)
         self.declared = declared_server(self.loaded.module_dir, self.loaded.app_dir)
 
     def session(self, stopped_early: str = "") -> Session:

@@ -45,7 +45,9 @@ PythonPath = Annotated[
 ]
 StartupTimeout = Annotated[
     float,
-    typer.Option("--startup-timeout", help="Seconds the app may take to import."),
+    typer.Option(
+        "--startup-timeout", help="Seconds the app may take to import, and its lifespan to start."
+    ),
 ]
 
 # What the requests carry (profile, load, attach --load); variables: load/variables.py.

@@ -146,6 +146,7 @@ def profile(
             probes=probes,
             verify=verify,
             verify_writes_db=verify_writes_db,
+            startup_timeout_s=startup_timeout,
         )
         where = AppInterpreter(python, startup_timeout)
         exports = Exports(

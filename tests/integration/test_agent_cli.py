@@ -229,3 +229,19 @@ def test_a_module_python_loaded_at_start_up_is_named_when_the_app_s_file_loses_t
 
     assert result.code == 3
     assert "Your stat.py has the name of a standard-library module" in result.stderr
+
+
+def test_a_lifespan_that_hangs_follows_the_startup_timeout(perfaudit: Any, tmp_path: Path) -> None:
+    """Issue 17 #12: the lifespan's start-up had a fixed 60 s of its own."""
+    (tmp_path / "main.py").write_text(
+        "import asyncio\nfrom contextlib import asynccontextmanager\n\n"
+        "from fastapi import FastAPI\n\n\n@asynccontextmanager\nasync def lifespan(app):\n"
+        "    await asyncio.sleep(3600)\n    yield\n\n\napp = FastAPI(lifespan=lifespan)\n"
+    )
+    result = perfaudit(
+        "profile", "main:app", "--app-dir", str(tmp_path), "--startup-timeout", "2", *FAST,
+        json_report=False,
+    )  # fmt: skip
+    assert result.code == 3
+    assert "lifespan startup did not finish within 2 s" in result.stderr
+    assert "--startup-timeout" in result.stderr
