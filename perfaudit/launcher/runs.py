@@ -18,6 +18,7 @@ from perfaudit.errors import CaptureError, PerfauditError, TargetError, UsageErr
 from perfaudit.launcher import DEFAULT_STARTUP_TIMEOUT_S
 from perfaudit.launcher.agent_process import AgentProcess
 from perfaudit.launcher.interpreter import Interpreter, find_interpreter
+from perfaudit.load.credentials import redacted, sent_secrets
 from perfaudit.model import INTERRUPTED, Session
 from perfaudit.progress import NoProgress, Progress
 
@@ -54,11 +55,17 @@ def profile_in_agent(
     options.check()
     interpreter = where.find(options.app_dir)
     job = {"job": "profile", "options": protocol.options_to_json(options)}
-    with AgentProcess(interpreter, job) as agent:
-        talk = _Conversation(agent, options.target, where.startup_timeout_s, progress)
-        session = Session.from_json(talk.until("session")["session"])
+    secrets = sent_secrets(options.request_specs)  # kept out of the report, echoed or not
+    try:
+        with AgentProcess(interpreter, job) as agent:
+            talk = _Conversation(agent, options.target, where.startup_timeout_s, progress)
+            session = Session.from_json(talk.until("session")["session"])
+    except AgentDied as died:
+        died.session = redacted(died.session, secrets)
+        raise
     note = agent.output.note()
-    return dataclasses.replace(session, notes=(*session.notes, note)) if note else session
+    session = dataclasses.replace(session, notes=(*session.notes, note)) if note else session
+    return redacted(session, secrets)
 
 
 def route_table_in_agent(

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from perfaudit import __version__
 from perfaudit.capture.environment import describe_environment
 from perfaudit.errors import TargetError, UsageError
+from perfaudit.load.credentials import redacted, sent_secrets
 from perfaudit.load.outcome import TRANSPORT_ERRORS, EngineResult, TargetTally
 from perfaudit.load.scenario import LoadPlan, Target
 from perfaudit.model import (
@@ -91,7 +92,8 @@ def run_load(options: LoadOptions, *, progress: Progress | None = None) -> Sessi
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
     result = _drive(options, progress or NoProgress())
     _raise_if_unreachable(options.plan, result)
-    return _session(options, result, started_at)
+    # The credentials sent, kept out of the report (an app may echo them into an error).
+    return redacted(_session(options, result, started_at), sent_secrets(options.plan.targets))
 
 
 def _drive(options: LoadOptions, progress: Progress) -> EngineResult:

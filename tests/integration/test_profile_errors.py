@@ -4,6 +4,7 @@ still reported."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,22 @@ def test_a_syntax_error_in_the_app_points_at_its_line(perfaudit, tmp_path: Path)
     assert result.code == 3
     assert f"at {tmp_path / 'main.py'}:4." in result.stderr
     assert "importlib" not in result.stderr
+
+
+def test_a_credential_the_app_echoes_never_reaches_a_report(perfaudit, tmp_path: Path):
+    """Issue 17 #11: the app put the token perfaudit sent into its 401 detail, and the
+    reports (JSON, Markdown for a PR comment) copied it verbatim."""
+    (tmp_path / "echo.py").write_text(
+        "from typing import Annotated\n\nfrom fastapi import FastAPI, Header, HTTPException\n\n"
+        "app = FastAPI()\n\n\n@app.get('/me')\nasync def me(authorization: Annotated[str, "
+        "Header()]):\n    raise HTTPException(401, detail=f'bad token {authorization}')\n"
+    )
+    result = perfaudit(
+        "profile", "echo:app", "/me", "-H", "Authorization: Bearer s3cr3t-token-42",
+        "--app-dir", str(tmp_path), *FAST,
+    )  # fmt: skip
+    assert result.code == 3  # every request failed
+    assert result.report is not None
+    assert "s3cr3t-token-42" not in json.dumps(result.report)
+    assert "s3cr3t-token-42" not in result.stdout + result.stderr
+    assert "bad token ***" in json.dumps(result.report)
