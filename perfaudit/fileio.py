@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -47,6 +48,33 @@ def unwritable(path: Path) -> str:
     if not os.access(folder, os.W_OK | os.X_OK):
         return f"no permission to write in {folder}"
     return ""
+
+
+# What perfaudit reads whole: its own reports, sessions, baselines, profiles (view) and
+# body files. A bound, so that `perfaudit view /dev/zero` is a sentence, not the OOM killer.
+READ_LIMIT = 256 * 2**20
+
+
+def read_input(path: Path, what: str, limit: int = READ_LIMIT) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; UsageError (one sentence, exit
+    2) for a device, a pipe, a folder, or a file too big. OSError when it cannot be read."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(
+            f"{path} is not a regular file (a folder, a device or a pipe).",
+            remedy=f"Pass {what}.",
+        )
+    if info.st_size > limit:
+        raise UsageError(
+            f"{path} is {info.st_size / 2**20:,.0f} MiB; perfaudit reads {what} of at most "
+            f"{limit / 2**20:,.0f} MiB.",
+            remedy="Pass a smaller file (a shorter recording, fewer routes).",
+        )
+    with open(path, "rb") as stream:
+        data = stream.read(limit + 1)
+    if len(data) > limit:  # it grew while being read
+        raise UsageError(f"{path} grew past {limit / 2**20:,.0f} MiB while being read.")
+    return data
 
 
 def atomic_write(path: Path, data: bytes) -> None:

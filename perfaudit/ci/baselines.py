@@ -9,6 +9,7 @@ from pathlib import Path
 from perfaudit.ci.document import CI_DOCUMENT_MODE
 from perfaudit.config import CiConfig
 from perfaudit.errors import UsageError
+from perfaudit.fileio import read_input
 from perfaudit.formats.report_json import ReportFormatError, parse_report
 from perfaudit.model.saved_report import SavedReport
 
@@ -35,7 +36,7 @@ def load_baselines(
 def read_baselines(path: Path) -> Baselines:
     """A `perfaudit ci` document (one report per scenario) or any perfaudit JSON report."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_input(path, "a baselines file").decode("utf-8"))
         if isinstance(data, dict) and data.get("mode") == CI_DOCUMENT_MODE:
             return {
                 str(item["name"]): parse_report(item["report"], source=f"{path} [{item['name']}]")

@@ -12,6 +12,7 @@ import typer
 from perfaudit.cli.app import EXIT_INTERRUPTED, app, guarded
 from perfaudit.cli.options import HtmlPath
 from perfaudit.errors import EXIT_FAILED_CHECK, EXIT_OK, UsageError
+from perfaudit.fileio import read_input
 
 if TYPE_CHECKING:
     from perfaudit.ci.run import CiRun
@@ -190,4 +191,4 @@ def _promoted(source: Path) -> bytes:
     from perfaudit.ci.baselines import read_baselines
 
     read_baselines(source)  # a clear error now, not at the next `perfaudit ci`
-    return source.read_bytes()
+    return read_input(source, "a baselines file")

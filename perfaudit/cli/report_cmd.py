@@ -9,6 +9,7 @@ import typer
 
 from perfaudit.cli.app import app, guarded
 from perfaudit.cli.options import FailOn, HtmlPath, JsonPath, PstatsPath
+from perfaudit.fileio import read_input
 
 
 @app.command(no_args_is_help=True)
@@ -30,7 +31,8 @@ def report(
 
         threshold = parse_fail_on(fail_on)
         try:
-            session = Session.from_json(session_path.read_text(encoding="utf-8"))
+            raw = read_input(session_path, "a session saved by --save-session")
+            session = Session.from_json(raw.decode("utf-8", "replace"))
         except OSError as exc:
             raise UsageError(
                 f"Cannot read {session_path}: {exc.strerror}.", remedy="Check the path."

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from perfaudit.fileio import read_input
 from perfaudit.formats.collapsed import UNKNOWN, read_collapsed
 from perfaudit.formats.report_json import ReportFormatError, parse_report
 from perfaudit.formats.speedscope import read_speedscope
@@ -79,7 +80,7 @@ def read_profile_file(path: Path, *, owner: Owner) -> ProfileFile:
     """OSError when the file cannot be read; ProfileFormatError (one clause, naming what is
     wrong) when it is empty, corrupt, or no kind perfaudit reads. `owner` names who owns a
     function of a foreign file (app, framework, library, stdlib)."""
-    raw = path.read_bytes()
+    raw = read_input(path, "a profile, stacks or report file")
     if not raw.strip():
         raise ProfileFormatError("it is empty")
     text = _text(raw)

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from perfaudit.fileio import read_input
 from perfaudit.model.saved_report import SavedFinding, SavedHotspot, SavedReport, SavedRoute
 
 SUPPORTED_SCHEMA_VERSION = 1
@@ -22,7 +23,7 @@ class ReportFormatError(ValueError):
 
 def read_report_file(path: Path) -> SavedReport:
     """OSError when the file cannot be read; ReportFormatError when it is not a report."""
-    raw = path.read_bytes()
+    raw = read_input(path, "a JSON report")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

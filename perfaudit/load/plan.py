@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from perfaudit.errors import UsageError
+from perfaudit.fileio import read_input
 from perfaudit.load.variables import body_for, headers_for, render, varies
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -114,6 +115,8 @@ def _check_json(text: str, what: str) -> None:
         ) from None
 
 
+BODY_LIMIT = 64 * 2**20  # -d @file: bodies, or rows of bodies, to send
+
 # What a client leaves unescaped in a request target: the rest (spaces, non-ASCII) is
 # percent-encoded (UTF-8) as curl and aiohttp send it.
 SAFE_CHARS = "/%:@!$&'()*+,;=-._~?"
@@ -207,7 +210,11 @@ def _parse_form_field(text: str) -> tuple[str, str]:
 
 def _read_data_file(name: str) -> str:
     try:
-        return Path(name).read_text(encoding="utf-8")
+        return read_input(Path(name), "a body file", BODY_LIMIT).decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"The body file {name} is not UTF-8 text.", remedy="Save it as UTF-8 JSON."
+        ) from None
     except OSError as exc:
         raise UsageError(
             f"Cannot read the body file {name}: {exc.strerror}.", remedy="Check the path after @."

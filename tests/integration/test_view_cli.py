@@ -162,3 +162,14 @@ def test_each_kind_renders_as_html(
     assert "tariff_table" in html  # in the flame graph's data, or the saved findings
     if kind in ("json", "save-session"):
         assert "cacheable-call" in html  # findings: re-judged (session) or as saved (report)
+
+
+@pytest.mark.parametrize("command", [("view",), ("report",), ("compare", "/dev/zero")])
+def test_a_device_is_refused_not_read_until_memory_runs_out(
+    perfaudit: Any, command: tuple[str, ...]
+) -> None:
+    """Issue 17 #1: `perfaudit view /dev/zero` grew until the kernel's OOM killer fired."""
+    result = perfaudit(*command, "/dev/zero", json_report=False, timeout=60)
+
+    assert result.code == 2
+    assert "/dev/zero is not a regular file" in result.stderr

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from perfaudit.fileio import atomic_write, unwritable, write_all
+from perfaudit.errors import UsageError
+from perfaudit.fileio import atomic_write, read_input, unwritable, write_all
 
 
 def test_a_written_file_has_the_usual_mode(tmp_path: Path) -> None:
@@ -47,3 +48,19 @@ def test_a_folder_created_for_a_report_is_said(tmp_path: Path) -> None:
     written, failure = write_all([(target, "JSON report", lambda p: atomic_write(p, b"{}"))])
     assert failure is None
     assert written == [f"JSON report: {target} (created the folder {target.parent})"]
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "folder"])
+def test_only_a_regular_file_is_read(tmp_path: Path, special: str) -> None:
+    """Issue 17 #1: `perfaudit view /dev/zero` read until the OOM killer came."""
+    path = tmp_path if special == "folder" else Path(special)
+    with pytest.raises(UsageError, match="not a regular file"):
+        read_input(path, "a JSON report")
+
+
+def test_a_file_past_the_limit_is_refused_with_both_sizes(tmp_path: Path) -> None:
+    big = tmp_path / "big.collapsed"
+    big.write_bytes(b"x" * (3 * 2**20))
+    with pytest.raises(UsageError, match=r"is 3 MiB; perfaudit reads a profile of at most 2 MiB"):
+        read_input(big, "a profile", limit=2 * 2**20)
+    assert read_input(big, "a profile", limit=4 * 2**20) == b"x" * (3 * 2**20)
