@@ -4,6 +4,7 @@ here, and shown as one sentence with a remedy."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -24,6 +25,11 @@ app = typer.Typer(
 T = TypeVar("T")
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
+# SIGTERM (CI cancelling a job, `timeout`, `docker stop`) and SIGHUP (a closed terminal)
+# stop a run as Ctrl-C does: children stopped by PID, the partial report written. The exit
+# code then names the signal, as a shell would: 128 + its number (143, 129).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_stopped_by: list[int] = []  # the stop signal received, if any
 
 
 def _version(value: bool) -> None:
@@ -89,6 +95,8 @@ def main() -> None:
         view_cmd,
     )
 
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, _stop_like_ctrl_c)
     try:
         app()
     except SystemExit as exc:
@@ -96,7 +104,16 @@ def main() -> None:
     _exit(0)
 
 
+def _stop_like_ctrl_c(signum: int, _frame: object) -> None:
+    """Whatever handles Ctrl-C at this moment handles it (the load engine's flag, the
+    agent's forwarding, a KeyboardInterrupt)."""
+    _stopped_by.append(signum)
+    signal.raise_signal(signal.SIGINT)
+
+
 def _exit(code: int) -> None:
+    if code == EXIT_INTERRUPTED and _stopped_by:
+        code = 128 + _stopped_by[0]
     sys.stdout.flush()
     sys.stderr.flush()
     stuck = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -22,6 +23,35 @@ REPO = Path(__file__).resolve().parents[2]
 os.environ["VIRTUAL_ENV"] = sys.prefix
 # Small runs: these tests check behaviour, not performance.
 FAST = ("-q", "-n", "30", "--warmup", "2")
+
+
+def running_with(mark: str) -> list[int]:
+    """Live processes (not zombies) whose environment holds `mark` ("NAME=value"): set it in
+    a test's environment, and whatever the CLI started inherits it."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if mark.encode() not in environ.read_bytes().split(b"\0"):
+                continue
+            state = (environ.parent / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and int(environ.parent.name) != os.getpid():
+            found.append(int(environ.parent.name))
+    return found
+
+
+def left_running(mark: str, grace_s: float = 5.0) -> list[str]:
+    """The command lines of processes holding `mark` still alive after `grace_s` (a child
+    that noticed its parent go a moment later is not left behind)."""
+    deadline = time.monotonic() + grace_s
+    while (pids := running_with(mark)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lines = []
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+    return lines
 
 
 def concurrencies(*levels: int) -> tuple[int, ...]:
@@ -82,11 +112,13 @@ def perfaudit(tmp_path: Path) -> Any:
 
 @pytest.fixture
 def interrupt_after(tmp_path: Path) -> Any:
-    """Start perfaudit, send it SIGINT (Ctrl-C) once `when` says it is at work, return the
-    result. `when`: seconds to wait, or a function that returns once the run is under way
+    """Start perfaudit, send it SIGINT (Ctrl-C; or `signum`) once `when` says it is at work,
+    return the result. `when`: seconds to wait, or a function that returns once the run is under way
     (a server has answered its requests): on a busy machine start-up alone can take seconds."""
 
-    def run(when: float | Callable[[], object], *args: str) -> CliResult:
+    def run(
+        when: float | Callable[[], object], *args: str, signum: int = signal.SIGINT
+    ) -> CliResult:
         report_path = tmp_path / "report.json"
         proc = subprocess.Popen(
             [sys.executable, "-m", "perfaudit", *args, "--json", str(report_path)],
@@ -101,12 +133,12 @@ def interrupt_after(tmp_path: Path) -> Any:
                 when()
             else:
                 time.sleep(when)
-            proc.send_signal(signal.SIGINT)
+            proc.send_signal(signum)
             out, err = proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             proc.kill()  # it ignored Ctrl-C: fail the test, leave no process behind
             out, err = proc.communicate()
-            pytest.fail(f"perfaudit ignored SIGINT for 60 s; stderr: {err[-2000:]}")
+            pytest.fail(f"perfaudit ignored signal {signum} for 60 s; stderr: {err[-2000:]}")
         finally:
             if proc.poll() is None:  # `when` failed: leave no process behind
                 proc.kill()

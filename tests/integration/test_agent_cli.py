@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import FAST, REPO
+from tests.integration.conftest import FAST, REPO, left_running, running_with
 
 pytestmark = pytest.mark.integration
 
@@ -135,17 +135,24 @@ def test_ctrl_c_stops_the_agent_too(interrupt_after: Any, monkeypatch: pytest.Mo
 
     assert result.code == 130, result.stderr
     assert result.report is not None and result.report["interrupted"] is True
-    assert _running_with(mark) == []
+    assert running_with(mark) == []
 
 
-def _running_with(mark: str) -> list[int]:
-    """Live processes whose environment holds `mark`."""
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        with contextlib.suppress(OSError):
-            if mark.encode() in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
-    return [p for p in found if p != os.getpid() and _alive(p)]
+def test_sigterm_stops_the_agent_and_keeps_the_partial_report(
+    interrupt_after: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 #2: what CI cancellation, `timeout` and `docker stop` send."""
+    mark = f"PERFAUDIT_TEST_RUN={uuid.uuid4()}"
+    monkeypatch.setenv(*mark.split("="))
+
+    result = interrupt_after(
+        4.0, "profile", "sample_apps.pricing:app", "/health", "-q", "-n", "1000000",
+        "--warmup", "0", signum=signal.SIGTERM,
+    )  # fmt: skip
+
+    assert result.code == 143, result.stderr
+    assert result.report is not None and result.report["interrupted"] is True
+    assert left_running(mark) == []
 
 
 def test_the_app_s_output_is_kept_apart_from_the_report(perfaudit: Any) -> None:

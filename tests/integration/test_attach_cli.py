@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.integration.conftest import left_running, running_with
 from tests.integration.live_server import free_port, live_server
 
 pytestmark = [
@@ -231,6 +234,44 @@ def test_ctrl_c_keeps_the_partial_report(interrupt_after: Any) -> None:
     assert result.report is not None
     assert "Ctrl-C" in result.report["stopped_early"]
     assert result.report["sampling"]["samples"] > 0
+
+
+def test_sigterm_stops_the_spawned_server_and_py_spy(
+    interrupt_after: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 #2: `attach --spawn … & kill $!` left uvicorn and py-spy running, the port
+    taken."""
+    mark = f"PERFAUDIT_TEST_RUN={uuid.uuid4()}"
+    monkeypatch.setenv(*mark.split("="))
+    port = free_port()
+    command = (
+        f"{sys.executable} -m uvicorn sample_apps.logs:app --host 127.0.0.1 --port {port} "
+        "--no-access-log --log-level warning"
+    )
+
+    def sampling() -> None:
+        deadline = time.monotonic() + 60
+        while not any(_is_py_spy(pid) for pid in running_with(mark)):
+            assert time.monotonic() < deadline, "py-spy never started"
+            time.sleep(0.1)
+        time.sleep(1.0)
+
+    result = interrupt_after(
+        sampling, "attach", "--spawn", command, "--url", f"http://127.0.0.1:{port}",
+        "--load", "/errors/count", "--duration", "30", "-q", signum=signal.SIGTERM,
+    )  # fmt: skip
+
+    assert result.code == 143, result.stderr
+    assert result.report is not None and result.report["sampling"]["samples"] > 0
+    assert left_running(mark) == []
+    assert _nothing_listens(port)
+
+
+def _is_py_spy(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"py-spy")
+    except OSError:
+        return False
 
 
 @pytest.mark.parametrize(

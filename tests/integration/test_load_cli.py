@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.conftest import REPO
+from tests.integration.conftest import REPO, left_running
 from tests.integration.live_server import free_port, live_server
 
 pytestmark = pytest.mark.integration
@@ -152,6 +154,24 @@ def test_ctrl_c_writes_the_partial_report(interrupt_after: Any) -> None:
     assert result.report is not None
     assert result.report["stopped_early"].startswith("interrupted")
     assert result.report["routes"][0]["requests"] > 0
+
+
+def test_sigterm_stops_every_engine_process_and_keeps_the_partial_report(
+    interrupt_after: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 #2: `load --processes 2 … & kill $!` left the engine processes loading the
+    server, then hanging for ever."""
+    mark = f"PERFAUDIT_TEST_RUN={uuid.uuid4()}"
+    with live_server() as server:
+        monkeypatch.setenv(*mark.split("="))  # the CLI's, not the server's
+        result = interrupt_after(
+            lambda: server.wait_until_served(50), "load", f"{server.url}/hello",
+            "--duration", "30", "--processes", "2", "-q", signum=signal.SIGTERM,
+        )  # fmt: skip
+        leftovers = left_running(mark)
+    assert result.code == 143, result.stderr
+    assert result.report is not None and result.report["routes"][0]["requests"] > 0
+    assert leftovers == []
 
 
 def test_a_saved_load_session_renders_again(perfaudit: Any, tmp_path: Path) -> None:
