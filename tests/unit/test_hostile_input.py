@@ -20,7 +20,7 @@ TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
 INLINE = TEXT.filter(lambda t: not t.startswith("@"))  # "@…" names a file to read
 ROUTE = TEXT.map(lambda t: "/" + "".join(t.split()))  # past the route's own checks
 HEADER = TEXT | TEXT.map(lambda value: "X-Fuzz: " + value)
-FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def built_or_refused(build: object, *args: object, **kwargs: object) -> list[object]:
