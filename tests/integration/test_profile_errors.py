@@ -189,3 +189,28 @@ def test_a_credential_the_app_echoes_never_reaches_a_report(perfaudit, tmp_path:
     assert "s3cr3t-token-42" not in json.dumps(result.report)
     assert "s3cr3t-token-42" not in result.stdout + result.stderr
     assert "bad token ***" in json.dumps(result.report)
+
+
+def test_a_full_disk_loses_only_the_file_that_did_not_fit(tmp_path: Path):
+    """A file-size limit (RLIMIT_FSIZE) stands in for a full disk: the report that fits is
+    written, the one that does not is one sentence, and no half-written file is left."""
+    import resource
+    import subprocess
+    import sys
+
+    from tests.integration.conftest import REPO
+
+    def small_files_only() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "reports"
+    proc = subprocess.run(
+        [sys.executable, "-m", "perfaudit", "profile", "sample_apps.clean:app", "/health",
+         *FAST, "--json", str(out / "report.json"), "--save-session", str(out / "s.json")],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        preexec_fn=small_files_only,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert f"Cannot write {out / 's.json'}: File too large." in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["report.json"]
+    assert "Traceback" not in proc.stderr
