@@ -49,3 +49,5 @@ def test_listing_2000_notes_is_the_orm_and_serialisation_not_a_missing_type() ->
         assert "perfaudit" not in location.get("file", ""), finding
     cached = [f for f in result.findings if "lru_cache" in f["suggestion"]]
     assert not cached, cached  # get_all(db_session: Session) is per-request state
+    # get_all() runs Query.all() once per request: less data, not "call it less often".
+    assert "call it less often" not in advice

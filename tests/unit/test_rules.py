@@ -546,3 +546,29 @@ def test_a_healthy_probe_phase_adds_no_note() -> None:
     notes = findings(MEASUREMENT_QUALITY, probed({"200": 500}, durations=500))
 
     assert not [n for n in notes if "probe phase" in n.title]
+
+
+def test_a_query_that_dominates_a_function_taking_a_session_gets_less_data_advice() -> None:
+    """Seen on fastapi-crud-sync: `get_all(db_session)` spends its time in SQLAlchemy's
+    Query.all(), once per request. "call it less often (once per request, or once at start-
+    up)" fits neither; "all" alone did not say whose."""
+    notes = RouteKey("GET", "/notes/")
+    get_all = app_fid("get_all", module="app/api/crud.py", line=18)
+    query_all = lib_fid("all", module="sqlalchemy/orm/query.py", line=2760)
+    functions = [
+        fn(get_all, "app", self_s=0.01, cumulative_s=0.6, calls=50),
+        fn(query_all, "library", self_s=0.05, cumulative_s=0.58, calls=50,
+           callers=[edge(get_all, 0.58)]),
+    ]  # fmt: skip
+    s = session(
+        measurements=[measurement(notes, durations_ms=(20.0,) * 100)],
+        profiles=[profile(notes, functions)],
+    )
+    s = with_params(s, "get_all", ("db_session: Session",))
+
+    [finding] = findings(CPU_HOTSPOT, s)
+
+    assert "all() of sqlalchemy/orm/query.py (" in finding.suggestion
+    assert "paginate" in finding.suggestion
+    assert "call it less often" not in finding.suggestion
+    assert "Do not cache get_all(): it takes `db_session: Session`" in finding.suggestion

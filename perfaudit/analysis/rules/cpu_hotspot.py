@@ -88,7 +88,9 @@ class CpuHotspot:
             route=str(view.route),
             location=location,
             evidence=evidence,
-            suggestion=_suggestion(top, facts, view.profile.request_time_s),
+            suggestion=_suggestion(
+                top, facts, view.profile.request_time_s, _callee_label(ctx, top)
+            ),
             estimated_gain=gain,
             impact=share,
             confidence=0.8,
@@ -122,24 +124,39 @@ def _same(location: CodeLocation, function: FunctionStats) -> bool:
     return location.file == fid.file and location.function == fid.name
 
 
-def _suggestion(top: Attribution, facts: _Facts, total_s: float) -> str:
+def _callee_label(ctx: AnalysisContext, top: Attribution) -> str:
+    """The top callee as a reader can find it: `all` alone says little, `all() of
+    sqlalchemy/orm/query.py` says it is SQLAlchemy's Query.all."""
+    if not top.callees:
+        return ""
+    callee = top.callees[0][0]
+    name = display_function(callee.function.name)
+    if callee.function.file == "~":
+        return name
+    return f"{name}() of {ctx.location(callee.function).file}"
+
+
+def _suggestion(top: Attribution, facts: _Facts, total_s: float, callee_label: str) -> str:
     name, line = facts.name, facts.line
     if top.callees:
         callee, callee_time = top.callees[0]
-        callee_name = display_function(callee.function.name)
         if slow_by_design(callee.function):
-            return _by_design(name, callee_name, facts.endpoint_async)
+            return _by_design(name, display_function(callee.function.name), facts.endpoint_async)
         if callee_time >= 0.6 * top.time_s:
-            repeat = (
-                ""
-                if facts.state
-                else ", cache its result if the inputs repeat (functools.lru_cache)"
+            where = (
+                f"Most of {name}()'s time is in {callee_label} ({callee_time / total_s:.0%} of "
+                f"the route), called near line {line}"
             )
+            if facts.state:  # a session's query: less data per request, not fewer calls
+                return (
+                    f"{where}: fetch fewer rows (paginate) and only the columns the response "
+                    "needs, and convert each row once (not into a model and then again into the "
+                    "response model)." + _not_cacheable(name, facts.state)
+                )
             return (
-                f"Most of {name}()'s time is in {callee_name} ({callee_time / total_s:.0%} of the "
-                f"route), called from line {line} area: call it less often (once per request, or "
-                f"once at startup in the lifespan){repeat}, or pass it less data."
-                + _not_cacheable(name, facts.state)
+                f"{where}: call it less often (once per request, or once at startup in the "
+                "lifespan), cache its result if the inputs repeat (functools.lru_cache), or "
+                "pass it less data."
             )
     if facts.calls_per_request is not None and facts.calls_per_request >= 2:
         return (
