@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import typer.main
 
-from perfaudit.cli.app import app, main  # noqa: F401  (main registers the commands)
+from perfaudit.cli.app import app
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 # A command line in a code block: `perfaudit …` however it is installed.

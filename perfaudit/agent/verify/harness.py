@@ -119,7 +119,6 @@ async def measure(change: Change, target: Target, run: VerifyRun) -> Experiment:
     driver = InProcessDriver(
         recorder, state=run.state, timeout_s=run.timeout_s, on_tick=run.on_tick
     )
-    concurrency = change.concurrency or target.concurrency
     # The unrelated request goes to the app itself, not through the recorder: it is no
     # response of the route's to compare.
     others = (
@@ -127,9 +126,10 @@ async def measure(change: Change, target: Target, run: VerifyRun) -> Experiment:
         if change.measures_others
         else None
     )
-    sides = _Sides(concurrency, others)
     async with change.apply() as switch:
-        await sides.measure(driver, target.request, recorder, switch)
+        concurrency = change.concurrency or target.concurrency
+        sides = _Sides(driver, target.request, recorder, switch, concurrency, others)
+        await sides.measure()
     details = change.details() if change.details else ()
     finding = target.finding
     if sides.failed:
@@ -142,38 +142,38 @@ async def measure(change: Change, target: Target, run: VerifyRun) -> Experiment:
 
 @dataclass
 class _Sides:
+    """The route driven in rounds without and with the change (the switch)."""
+
+    driver: InProcessDriver
+    request: RequestSpec
+    recorder: Recorder
+    switch: Switch
     concurrency: int
     others: InProcessDriver | None = None  # times an unrelated request during each round
     phases: dict[bool, list[Side]] = field(default_factory=lambda: {False: [], True: []})
     round_size: int = 0
     failed: str = ""
 
-    async def measure(
-        self, driver: InProcessDriver, request: RequestSpec, recorder: Recorder, switch: Switch
-    ) -> None:
-        warm = await self._warm_up(driver, request, recorder, switch)
+    async def measure(self) -> None:
+        warm = await self._warm_up()
         if warm is None:
             return
         self.round_size = _round_size(warm, self.concurrency)
         for index in range(ROUNDS):
             for on in (False, True) if index % 2 == 0 else (True, False):
                 # Failures with the change show as a behaviour change (the recorder).
-                phase, waits = await self._run_timing_others(
-                    driver, request, recorder, switch, on=on, count=self.round_size
-                )
+                phase, waits = await self._round(on)
                 self.phases[on].append(_side(phase, waits))
                 if phase.gave_up:
                     self.failed = _errors(phase, on)
                     return
 
-    async def _warm_up(
-        self, driver: InProcessDriver, request: RequestSpec, recorder: Recorder, switch: Switch
-    ) -> PhaseResult | None:
+    async def _warm_up(self) -> PhaseResult | None:
         """Both sides once, unmeasured (a cache fills, a thread starts); the side without
         the change tells how long a request takes."""
         count = max(WARMUP, self.concurrency)
-        before = await self._run(driver, request, recorder, switch, on=False, count=count)
-        after = await self._run(driver, request, recorder, switch, on=True, count=count)
+        before = await self._run(on=False, count=count)
+        after = await self._run(on=True, count=count)
         if before.errors or not before.requests:
             self.failed = _errors(before, False)  # nothing to compare against
             return None
@@ -182,46 +182,29 @@ class _Sides:
             return None
         return before
 
-    async def _run_timing_others(
-        self,
-        driver: InProcessDriver,
-        request: RequestSpec,
-        recorder: Recorder,
-        switch: Switch,
-        *,
-        on: bool,
-        count: int,
-    ) -> tuple[PhaseResult, list[float]]:
+    async def _round(self, on: bool) -> tuple[PhaseResult, list[float]]:
         """A round, with the unrelated request timed every PROBE_EVERY_S meanwhile."""
         waits: list[float] = []
-        if self.others is None:
-            return await self._run(driver, request, recorder, switch, on=on, count=count), waits
+        others = self.others
+        if others is None:
+            return await self._run(on=on, count=self.round_size), waits
         probe = RequestSpec("GET", PROBE_PATH)
-        stream = asyncio.get_running_loop().create_task(probe_stream(self.others, probe, waits))
+        stream = asyncio.get_running_loop().create_task(probe_stream(others, probe, waits))
         try:
-            phase = await self._run(driver, request, recorder, switch, on=on, count=count)
+            phase = await self._run(on=on, count=self.round_size)
         finally:
             stream.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await stream
         return phase, waits
 
-    async def _run(
-        self,
-        driver: InProcessDriver,
-        request: RequestSpec,
-        recorder: Recorder,
-        switch: Switch,
-        *,
-        on: bool,
-        count: int,
-    ) -> PhaseResult:
-        switch(on)
-        recorder.side = on
+    async def _run(self, *, on: bool, count: int) -> PhaseResult:
+        self.switch(on)
+        self.recorder.side = on
         try:
-            return await driver.run(request, count=count, concurrency=self.concurrency)
+            return await self.driver.run(self.request, count=count, concurrency=self.concurrency)
         finally:
-            switch(False)
+            self.switch(False)
 
     def experiment(self, finding: Finding, change: str, details: tuple[str, ...]) -> Experiment:
         return measured(
