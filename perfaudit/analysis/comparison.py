@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
-from perfaudit.analysis.findings import Finding
+from perfaudit.analysis.findings import Finding, rank
 from perfaudit.analysis.regression import JudgeOptions, judge
 from perfaudit.analysis.report import Report
 from perfaudit.analysis.verdict import Change
@@ -269,6 +269,27 @@ def new_findings(baseline: SavedReport, current: Report) -> tuple[Finding, ...]:
     """The same for a live report (the `ci` command): its Finding objects, in rank order."""
     known = {f.key for f in baseline.findings}
     return tuple(f for f in current.findings if _key(f) not in known)
+
+
+def keep_baseline_grades(baseline: SavedReport, findings: Sequence[Finding]) -> list[Finding]:
+    """Hysteresis for `ci`: a finding whose figures are within the noise of a grade's line
+    (Finding.near) keeps the baseline's grade when that is one the figures can read. The
+    grade then changes only when a run clears the line by more than the noise, so a gate on
+    `max_severity` does not flap on unchanged code. Re-ranked."""
+    before = {f.key: f.severity for f in baseline.findings}
+    settled = []
+    for finding in findings:
+        was = before.get(_key(finding))
+        near = finding.near
+        if near is None or was != near.label:
+            settled.append(finding)
+            continue
+        why = (
+            f"Graded {near.label} as in the baseline: this run read {finding.severity.label}, "
+            "but its figures are within run-to-run noise of the line between them."
+        )
+        settled.append(replace(finding, severity=near, details=(*finding.details, why)))
+    return rank(settled)
 
 
 def _key(finding: Finding) -> tuple[str, str | None, str | None]:

@@ -94,6 +94,17 @@ class Finding:
     # are dropped from the report (a sync DB call on the loop is not also a cpu-hotspot).
     supersedes: tuple[str, ...] = ()
     measured: MeasuredGain | None = None  # `--verify`: the change tried, and what it did
+    grading: Grading | None = None  # the figures the severity was read from
+
+    @property
+    def near(self) -> Severity | None:
+        """The neighbouring grade this finding's figures are within the noise of (another
+        run may read it), or None. None too when the severity was not read from the
+        figures alone (capped by the rule, raised by `--verify` or a narrower finding)."""
+        band = self.grading.band if self.grading is not None else frozenset()
+        if self.severity not in band:
+            return None
+        return max(band - {self.severity}, default=None)
 
     @property
     def score(self) -> float:
@@ -113,6 +124,15 @@ HOTSPOT_GRADES: Grades = (
     (Severity.MEDIUM, 0.25, 2.0),
     (Severity.LOW, 0.10, 0.5),
 )
+# High from half the route's time, else medium: for rules whose every finding matters.
+HALF_IS_HIGH: Grades = ((Severity.HIGH, 0.5, 0.0), (Severity.MEDIUM, 0.0, 0.0))
+
+# How far (relative) a figure moves between runs of the same audit on a shared machine:
+# benchmarks/grade_stability.py measured shares of route time up to ±17% from the median
+# of five runs (most under ±3%), milliseconds per request up to ±30% (they follow the
+# machine's load). A figure within this of a grade's line may read the other grade.
+SHARE_NOISE = 0.15
+MS_NOISE = 0.30
 
 
 def grade(share: float, ms: float, grades: Grades) -> Severity | None:
@@ -121,6 +141,43 @@ def grade(share: float, ms: float, grades: Grades) -> Severity | None:
         if share >= min_share and ms >= min_ms:
             return severity
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class Grading:
+    """The figures a rule read a severity from, with the table it read them against. Kept
+    on the finding so that a figure within its noise of a line is known to be: another
+    run may read the neighbouring grade, and `perfaudit ci` keeps the baseline's."""
+
+    share: float
+    ms: float
+    grades: Grades
+
+    @property
+    def severity(self) -> Severity | None:
+        return grade(self.share, self.ms, self.grades)
+
+    @property
+    def band(self) -> frozenset[Severity]:
+        """Every severity the figures read when moved by up to their noise (grades only
+        rise with each figure: the two extremes and the point cover every reading)."""
+        read = (
+            grade(self.share * (1 + s * SHARE_NOISE), self.ms * (1 + s * MS_NOISE), self.grades)
+            for s in (-1, 0, 1)
+        )
+        return frozenset(s for s in read if s is not None)
+
+
+def near_note(finding: Finding) -> str | None:
+    """One sentence for every renderer when another run may grade the finding otherwise."""
+    near = finding.near
+    if near is None:
+        return None
+    return (
+        f"near {near.label}: its figures are within run-to-run noise of the line "
+        f"(±{SHARE_NOISE:.0%} of a share, ±{MS_NOISE:.0%} of ms per request); another run may "
+        f"grade it {near.label}"
+    )
 
 
 # A narrower finding less severe than the broader one replaces it only when it explains at
@@ -155,5 +212,21 @@ def _share(finding: Finding) -> float:
 
 def rank(findings: list[Finding]) -> list[Finding]:
     """Most important first: severity, then the measured gain where `--verify` measured
-    one, else the estimated impact times confidence."""
-    return sorted(findings, key=lambda f: (f.severity, f.score), reverse=True)
+    one, else the estimated impact times confidence. Findings about the same time (route,
+    function, severity) rank together, at the best one's score, and among themselves by
+    how sure their rule is: their scores are near each other and would swap with the noise
+    between runs, changing "Fix first" on unchanged code."""
+
+    def same_time(f: Finding) -> tuple[object, ...]:
+        if f.location is None:  # no function to share: a group of its own
+            return (id(f),)
+        return f.route, f.location.function, f.severity
+
+    best: dict[tuple[object, ...], float] = {}
+    for f in findings:
+        best[same_time(f)] = max(best.get(same_time(f), 0.0), f.score)
+    return sorted(
+        findings,
+        key=lambda f: (f.severity, best[same_time(f)], f.confidence, f.score),
+        reverse=True,
+    )

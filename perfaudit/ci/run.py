@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from perfaudit.analysis.baseline import saved_from_report
-from perfaudit.analysis.comparison import compare_reports, new_findings
+from perfaudit.analysis.comparison import compare_reports, keep_baseline_grades, new_findings
 from perfaudit.analysis.findings import Finding
 from perfaudit.analysis.regression import JudgeOptions
 from perfaudit.analysis.report import Report, build_report
@@ -109,7 +109,9 @@ def _unconfirmed(check: Check) -> Check:
 def _judged(
     config: CiConfig, name: str, report: Report, baselines: Baselines | None
 ) -> ScenarioResult:
-    kept, ignored = _split_ignored(config, report.findings)
+    base = baseline_for(baselines, name)
+    findings = keep_baseline_grades(base, report.findings) if base else report.findings
+    kept, ignored = _split_ignored(config, findings)
     report = replace(report, findings=tuple(kept))
     checks = [
         check
@@ -119,7 +121,6 @@ def _judged(
     if config.budgets.overall.max_severity is not None:
         checks.append(findings_check(name, kept, config.budgets.overall.max_severity))
     result = ScenarioResult(name, report, tuple(checks), ignored_findings=tuple(ignored))
-    base = baseline_for(baselines, name)
     return _against_baseline(config, result, base) if base else result
 
 

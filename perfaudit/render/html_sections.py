@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from perfaudit.analysis.findings import EvidenceValue, Finding, Severity
+from perfaudit.analysis.findings import EvidenceValue, Finding, Severity, near_note
 from perfaudit.analysis.histogram import Histogram, latency_histogram
 from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import Report, RouteSummary
@@ -163,6 +163,9 @@ def _finding(number: int, f: Finding) -> str:
         where.append(f'<span class="location">at <code>{esc(f.location)}</code></span>')
     if where:
         parts.append(f'<p class="where">{" · ".join(where)}</p>')
+    near = near_note(f)
+    if near:
+        parts.append(f'<p class="near">{esc(near.capitalize())}.</p>')
     if f.evidence:
         parts.append(_evidence(f.evidence))
     parts.append(f'<p class="suggestion">→ {esc(f.suggestion)}</p>')

@@ -214,6 +214,7 @@ def _finding(finding: Finding) -> dict[str, Any]:
     return {
         "id": finding.id,
         "severity": finding.severity.label,
+        "near_severity": finding.near.label if finding.near else None,
         "title": finding.title,
         "route": finding.route,
         "location": asdict(finding.location) if finding.location else None,

@@ -207,7 +207,7 @@ def _findings_table(title: str, findings: list[Finding]) -> Block:
 
 def _finding_cells(f: Finding) -> list[str]:
     return [
-        SEVERITY_MARK[f.severity],
+        SEVERITY_MARK[f.severity] + (f" (near {f.near.label})" if f.near else ""),
         _code_cell(f.id),
         _code_cell(f.route),
         _code_cell(str(f.location) if f.location else None),

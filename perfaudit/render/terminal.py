@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from perfaudit.analysis.findings import Finding, Severity
+from perfaudit.analysis.findings import Finding, Severity, near_note
 from perfaudit.analysis.hotspots import Hotspot
 from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import Report, RouteSummary
@@ -343,6 +343,9 @@ def _finding(number: int, f: Finding) -> Group:
         f.title,
     )
     body: list[RenderableType] = [head]
+    near = near_note(f)
+    if near:
+        body.append(Text(near, style="dim"))
     if f.location:
         body.append(Text(f"at {_location(f)}", style=ACCENT))
     if f.evidence:

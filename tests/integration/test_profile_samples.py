@@ -47,6 +47,26 @@ def test_demo_ranks_the_planted_hotspot_first(perfaudit):
     assert "tariff_table" in result.stdout and "cacheable-call" in result.stdout
 
 
+def test_the_demo_gives_the_same_verdict_every_run(perfaudit):
+    """The README's quick start, run as written three times: the same findings, severities
+    and order each time, and none of them within the noise of a grade's line (a figure
+    there would read another grade in some run, and a CI gate on it would flap)."""
+    verdicts = []
+    for _ in range(3):
+        result = perfaudit("profile", "sample_apps.pricing:app")
+        assert result.code == 0, result.stderr
+        findings = result.report["findings"]
+        assert [f for f in findings if f["near_severity"]] == []
+        verdicts.append(
+            [
+                (f["id"], f["severity"], f["route"], (f["location"] or {}).get("function"))
+                for f in findings
+            ]
+        )
+    assert verdicts[0] == verdicts[1] == verdicts[2]
+    assert verdicts[0][0][:2] == ("event-loop-blocked", "high")
+
+
 def test_report_has_the_documented_contract(perfaudit):
     result = perfaudit("profile", "sample_apps.pricing:app", "/health", *FAST)
     report = result.report

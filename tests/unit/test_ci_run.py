@@ -155,3 +155,46 @@ def test_the_document_is_report_shaped(tmp_path: Path, measured: list[Session]) 
     assert document["routes"][0]["scenario"] == "work"
     assert document["scenarios"][0]["report"]["routes"][0]["path"] == "/work"
     assert document["verdict"]["passed"] is True
+
+
+@pytest.mark.parametrize(("share", "passed"), [(0.52, True), (0.80, False)])
+def test_the_severity_gate_keeps_the_baseline_grade_inside_the_noise(
+    tmp_path: Path,
+    measured: list[Session],
+    monkeypatch: pytest.MonkeyPatch,
+    share: float,
+    passed: bool,
+) -> None:
+    """Medium in the baseline; this run reads high at 52% of the route's time, 2 points over
+    the line (within the noise): the gate at medium passes. At 80% it fails."""
+    from perfaudit.analysis.findings import HOTSPOT_GRADES, Finding, Grading, Severity
+    from perfaudit.model import CodeLocation
+
+    def hotspot(share: float) -> Finding:
+        grading = Grading(share, 40.0, HOTSPOT_GRADES)
+        assert grading.severity is not None
+        where = CodeLocation("app.py", 3, "work")
+        return Finding(
+            "cpu-hotspot",
+            grading.severity,
+            "work()",
+            "GET /work",
+            where,
+            {},
+            "Do less.",
+            grading=grading,
+        )
+
+    baseline = tmp_path / "baseline.json"
+    report = _with_findings(build_report(work_session(10.0)), (hotspot(0.47),))
+    baseline.write_text(render_json(report), encoding="utf-8")
+    real_build = ci_run.build_report
+    now = hotspot(share)
+    monkeypatch.setattr(ci_run, "build_report", lambda s: _with_findings(real_build(s), (now,)))
+    measured += [work_session(10.0)]
+    gate = Budgets(overall=Budget(max_severity=Severity.MEDIUM))
+
+    outcome = run_ci(config(tmp_path, budgets=gate), baseline=baseline)
+
+    (check,) = [c for c in outcome.verdict.checks if c.kind == "findings"]
+    assert check.passed is passed

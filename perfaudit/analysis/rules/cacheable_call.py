@@ -14,7 +14,7 @@ from perfaudit.analysis.context import (
     app_attributions,
     app_caller,
 )
-from perfaudit.analysis.findings import HOTSPOT_GRADES, Finding, Gain, grade
+from perfaudit.analysis.findings import HOTSPOT_GRADES, Finding, Gain, Grading
 from perfaudit.analysis.groups import slow_by_design
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_function
@@ -80,7 +80,8 @@ class CacheableCall:
         cost_ms = view.share_ms(share)  # at stake per request
         # cpu-hotspot's grades: never lower than that finding at the same function, which
         # this one must be able to supersede.
-        severity = grade(share, cost_ms, HOTSPOT_GRADES)
+        grading = Grading(share, cost_ms, HOTSPOT_GRADES)
+        severity = grading.severity
         if severity is None:
             return None
         ratio = repeat_ratio(record)
@@ -89,6 +90,7 @@ class CacheableCall:
         return Finding(
             id=self.id,
             severity=severity,
+            grading=grading,
             title=f"{name}() is a caching candidate in {view.route}: {ratio:.0%} of its calls "
             f"repeat earlier arguments, with the same result ({share:.0%} of the route's time)",
             route=str(view.route),

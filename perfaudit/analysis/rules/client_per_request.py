@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from perfaudit.analysis.constructors import CONSTRUCTORS, Constructor
 from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
-from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.findings import Finding, Gain, Grades, Grading, Severity
 from perfaudit.analysis.needs import Needs
 from perfaudit.model import FunctionStats, RouteProfile
 
@@ -16,6 +16,8 @@ MIN_CALLS_PER_REQUEST = 0.5
 # Below both, building it costs nothing worth a finding (SQLite's connect: microseconds).
 MIN_SHARE = 0.01
 MIN_MS = 0.5
+# (severity, minimum share of route time, minimum ms per request)
+GRADES: Grades = ((Severity.HIGH, 0.3, 0.0), (Severity.MEDIUM, 0.05, 0.0), (Severity.LOW, 0.0, 0.0))
 SQLALCHEMY_NULLPOOL = (
     "the engine is built once, but its pool connects anew on every checkout: SQLAlchemy's "
     "NullPool, the default for a file SQLite database before SQLAlchemy 2.0 (and what "
@@ -67,14 +69,12 @@ class ClientPerRequest:
         caller = app_caller(profile, fn.function)
         location = ctx.location(caller) if caller else None
         where = f"{location.function}()" if location else "the app"
+        grading = Grading(share, gain_ms, GRADES)
         advice = SQLALCHEMY_NULLPOOL if _by_sqlalchemy_pool(fn) else constructor.advice
         return Finding(
             id=self.id,
-            severity=Severity.HIGH
-            if share >= 0.3
-            else Severity.MEDIUM
-            if share >= 0.05
-            else Severity.LOW,
+            severity=grading.severity or Severity.LOW,
+            grading=grading,
             title=f"{where} builds a new {constructor.label} on every request to {view.route} "
             f"({per_request:.1f} per request, {share:.0%} of its time)",
             route=str(view.route),

@@ -11,7 +11,7 @@ from perfaudit.analysis.context import (
     RouteView,
     waiting_by_app_function,
 )
-from perfaudit.analysis.findings import HOTSPOT_GRADES, Finding, Gain, Severity, grade
+from perfaudit.analysis.findings import HOTSPOT_GRADES, Finding, Gain, Grading, Severity
 from perfaudit.analysis.groups import slow_by_design
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_function
@@ -53,7 +53,8 @@ class CpuHotspot:
         # and threadpool-saturation say what that waiting costs.
         share = min(max(busy_s, 0.0) / view.profile.request_time_s, 1.0)
         gain_ms = view.cost_ms(max(busy_s, 0.0))
-        severity = grade(share, gain_ms, HOTSPOT_GRADES)
+        grading = Grading(share, gain_ms, HOTSPOT_GRADES)
+        severity = grading.severity
         if severity is None:
             return None
         calls_per_request = view.calls_per_request(top.function)
@@ -84,6 +85,7 @@ class CpuHotspot:
             id=self.id,
             # Slow on purpose: nothing to remove, only to keep off the loop and budget.
             severity=min(severity, Severity.LOW) if by_design else severity,
+            grading=grading,
             title=f"{name}() takes {share:.0%} of {view.route} ({gain_ms:.1f} ms per request)",
             route=str(view.route),
             location=location,

@@ -15,7 +15,7 @@ from perfaudit.analysis.blocking import (
 )
 from perfaudit.analysis.blocking_evidence import blocking_evidence, sampled_evidence
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.findings import HALF_IS_HIGH, Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.paths import displayed
 from perfaudit.analysis.sampling import SampledBlocking, loop_blocking
@@ -102,9 +102,11 @@ class EventLoopBlocked:
             return
         endpoint = declared.endpoint
         location = displayed(endpoint, ctx.session.app_root)
+        grading = Grading(share, 0.0, HALF_IS_HIGH)
         yield Finding(
             id=self.id,
-            severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
+            severity=grading.severity or Severity.MEDIUM,
+            grading=grading,
             title=f"{endpoint.function}() blocks the event loop in {view.route} ({call.call}): "
             f"{share:.0%} of its time, inside `async def`",
             route=str(view.route),
@@ -133,9 +135,11 @@ class EventLoopBlocked:
             else f"The event loop was inside {site.function}() {share:.0%} of the recording, "
             "and no other request could run meanwhile."
         )
+        grading = Grading(share, 0.0, HALF_IS_HIGH)
         return Finding(
             id=self.id,
-            severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
+            severity=grading.severity or Severity.MEDIUM,
+            grading=grading,
             title=f"{site.function}() blocks the event loop in {blocking.route}"
             f"{f' ({site.call})' if site.call else ''}: {share:.0%} of the recording",
             route=str(blocking.route),
@@ -163,9 +167,11 @@ class EventLoopBlocked:
                 f"in {view.route}"
             )
             advice = _in_library(site)
+        grading = Grading(share, 0.0, HALF_IS_HIGH)
         return Finding(
             id=self.id,
-            severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
+            severity=grading.severity or Severity.MEDIUM,
+            grading=grading,
             title=f"{title}: {share:.0%} of the time under load",
             route=str(view.route),
             location=CodeLocation(site.file, site.line, site.function),

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import displayed
 from perfaudit.model import CodeLocation, MiddlewareEvidence, MiddlewareLayer
@@ -110,7 +110,8 @@ class MiddlewareOverhead:
         evidence: MiddlewareEvidence,
         comparison: Comparison,
     ) -> Finding | None:
-        severity = _grade(comparison)
+        grading = Grading(comparison.share, comparison.added_ms, GRADES)
+        severity = grading.severity if comparison.consistent else None
         if severity is None:
             return None
         layers = _layers(evidence)
@@ -121,6 +122,7 @@ class MiddlewareOverhead:
         return Finding(
             id=self.id,
             severity=severity,
+            grading=grading,
             title=f"{_count(layers, base_http)} add {comparison.added_ms:.2f} ms to "
             f"{view.route} ({share:.0%} of its latency)",
             route=str(view.route),
@@ -131,12 +133,6 @@ class MiddlewareOverhead:
             impact=share,
             confidence=0.8 if base_http else 0.5,
         )
-
-
-def _grade(comparison: Comparison) -> Severity | None:
-    if not comparison.consistent:
-        return None
-    return grade(comparison.share, comparison.added_ms, GRADES)
 
 
 def _layers(evidence: MiddlewareEvidence) -> tuple[MiddlewareLayer, ...]:

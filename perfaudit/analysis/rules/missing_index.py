@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.statements import profiled_request_s, short_sql, statement_location
 from perfaudit.model import CodeLocation, StatementShape
@@ -108,7 +108,8 @@ class MissingIndex:
         scan_s = sum(s.total_s for s in statements) / requests
         share = min(scan_s / request_s, 1.0)
         gain_ms = view.share_ms(share)
-        severity = grade(share, gain_ms, GRADES)
+        grading = Grading(share, gain_ms, GRADES)
+        severity = grading.severity
         if severity is None:
             return None
         if not advice.create:  # the fix is a full-text index: a bigger change
@@ -119,6 +120,7 @@ class MissingIndex:
         return Finding(
             id=self.id,
             severity=severity,
+            grading=grading,
             title=f"{where} scans the whole `{advice.table}` table in {view.route} "
             f"(WHERE on {', '.join(advice.columns)}): {share:.0%} of its time",
             route=str(view.route),

@@ -7,14 +7,14 @@ import re
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.statements import profiled_request_s, short_sql, statement_location
 from perfaudit.model import StatementShape
 
 MIN_PER_REQUEST = 10
 # (severity, minimum share of route time, minimum ms per request)
-GRADES = ((Severity.HIGH, 0.3, 1.0), (Severity.MEDIUM, 0.1, 0.3))
+GRADES = ((Severity.HIGH, 0.3, 1.0), (Severity.MEDIUM, 0.1, 0.3), (Severity.LOW, 0.0, 0.0))
 _SELECT = re.compile(r"\s*(?:SELECT|WITH)\b", re.IGNORECASE)
 _TABLE = re.compile(r"\bFROM\s+\"?(\w+)\"?", re.IGNORECASE)
 _KEY = re.compile(r"\bWHERE\s+(?:\"?\w+\"?\.)?\"?(\w+)\"?\s*==?\s*\?", re.IGNORECASE)
@@ -62,12 +62,14 @@ class NPlusOneQueries:
         request_s = profiled_request_s(view)
         share = min(saved_s / request_s, 1.0) if request_s else 0.0
         gain_ms = view.share_ms(share)
+        grading = Grading(share, gain_ms, GRADES)
         location = statement_location(ctx, statement)
         where = f"{location.function}()" if location else "The route"
         sql = short_sql(statement.shape)
         return Finding(
             id=self.id,
-            severity=grade(share, gain_ms, GRADES) or Severity.LOW,
+            severity=grading.severity or Severity.LOW,
+            grading=grading,
             title=f"{where} runs the same query {per_request:.0f} times per request in "
             f"{view.route}: `{sql}`",
             route=str(view.route),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.setups import SetupSite, setup_sites
 
@@ -48,7 +48,8 @@ class PerRequestSetup:
         built = site.constructor
         share = min(built.cumulative_s / profile.request_time_s, 1.0)
         gain_ms = view.share_ms(share)
-        severity = grade(share, gain_ms, GRADES)
+        grading = Grading(share, gain_ms, GRADES)
+        severity = grading.severity
         if severity is None:
             return None
         per_request = built.calls / profile.requests
@@ -57,6 +58,7 @@ class PerRequestSetup:
         return Finding(
             id=self.id,
             severity=severity,
+            grading=grading,
             title=f"{where} builds a {site.setup.label} on every request to {view.route} "
             f"({per_request:.1f} per request, {share:.0%} of its time)",
             route=str(view.route),

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext
-from perfaudit.analysis.findings import Finding, Severity
+from perfaudit.analysis.findings import HALF_IS_HIGH, Finding, Grading, Severity
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import displayed
 from perfaudit.model import CodeLocation, ErrorSample, RouteMeasurement
@@ -62,9 +62,11 @@ class RouteErrors:
         if sample.location is not None:
             loc = sample.location
             location = displayed(loc, app_root)
+        grading = Grading(rate, 0.0, HALF_IS_HIGH)
         return Finding(
             id=self.id,
-            severity=Severity.HIGH if rate >= 0.5 else Severity.MEDIUM,
+            severity=grading.severity or Severity.MEDIUM,
+            grading=grading,
             title=f"{m.route} failed {m.errors} of {attempts} requests: {_what(sample)}",
             route=str(m.route),
             location=location,

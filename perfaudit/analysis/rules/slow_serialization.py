@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from perfaudit.analysis.blocking import MIN_SHARE, blocking_sites
 from perfaudit.analysis.context import AnalysisContext, RouteView, app_caller
-from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Grading, Severity
 from perfaudit.analysis.groups import (
     Entry,
     by_app_function,
@@ -152,7 +152,8 @@ class SlowSerialization:
         found = measure(profile, shared_stack=profiler_shares_threads(ctx.session))
         share = min(found.total_s / profile.request_time_s, 1.0)
         gain_ms = view.cost_ms(found.total_s)
-        severity = grade(share, gain_ms, GRADES)
+        grading = Grading(share, gain_ms, GRADES)
+        severity = grading.severity
         if severity is None:
             return None
         own = found.in_app_code
@@ -167,6 +168,7 @@ class SlowSerialization:
         return Finding(
             id=self.id,
             severity=severity,
+            grading=grading,
             title=f"Serialising the response takes {share:.0%} of {view.route} "
             f"({gain_ms:.1f} ms per request)",
             route=str(view.route),

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from perfaudit.analysis.blocking import BlockingSite, significant_blocking
 from perfaudit.analysis.blocking_evidence import blocking_evidence, sampled_evidence
 from perfaudit.analysis.context import AnalysisContext
-from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.findings import HALF_IS_HIGH, Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.sampling import loop_blocking
 from perfaudit.model import CodeLocation
@@ -64,9 +64,11 @@ class SyncDbDriver:
             if per_request_ms is not None
             else f"The loop was inside these queries {share:.0%} of the recording"
         )
+        grading = Grading(share, 0.0, HALF_IS_HIGH)
         return Finding(
             id=self.id,
-            severity=Severity.HIGH if share >= 0.5 else Severity.MEDIUM,
+            severity=grading.severity or Severity.MEDIUM,
+            grading=grading,
             title=f"{site.function}() queries the database synchronously on the event "
             f"loop in {route}: {share:.0%} {of}",
             route=route,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Severity, grade
+from perfaudit.analysis.findings import Finding, Gain, Grading, Severity
 from perfaudit.analysis.groups import (
     Entry,
     by_app_function,
@@ -63,13 +63,15 @@ class SyncLogging:
         cost = measure(profile, shared_stack=profiler_shares_threads(ctx.session))
         share = min(cost.total_s / profile.request_time_s, 1.0)
         gain_ms = view.cost_ms(cost.total_s)
-        severity = grade(share, gain_ms, GRADES)
+        grading = Grading(share, gain_ms, GRADES)
+        severity = grading.severity
         if severity is None:
             return None
         location = ctx.location(cost.top) if cost.top else None
         return Finding(
             id=self.id,
             severity=severity,
+            grading=grading,
             title=f"Logging takes {share:.0%} of {view.route} ({gain_ms:.1f} ms per request), "
             f"written synchronously on the request path",
             route=str(view.route),

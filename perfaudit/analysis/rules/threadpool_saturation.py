@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterator
 
 from perfaudit.analysis.context import AnalysisContext, RouteView
-from perfaudit.analysis.findings import Finding, Gain, Severity
+from perfaudit.analysis.findings import HALF_IS_HIGH, Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.paths import display_path
 from perfaudit.analysis.sampling import DEFAULT_TOKENS, WorkerLoad, worker_load
@@ -91,9 +91,11 @@ class ThreadpoolSaturation:
             if ordered
             else f"{load.mean_busy:.0f} of {tokens} worker threads busy on average"
         )
+        grading = Grading(saturated, 0.0, HALF_IS_HIGH)
         return Finding(
             id=self.id,
-            severity=Severity.HIGH if saturated >= 0.5 else Severity.MEDIUM,
+            severity=grading.severity or Severity.MEDIUM,
+            grading=grading,
             title=f"{route or 'The app'} queues for the threadpool: {how}",
             route=route,
             location=location,
