@@ -55,18 +55,25 @@ def unwritable(path: Path) -> str:
 READ_LIMIT = 256 * 2**20
 
 
-def read_input(path: Path, what: str, limit: int = READ_LIMIT) -> bytes:
-    """The bytes of a regular file of at most `limit` bytes; UsageError (one sentence, exit
-    2) for a device, a pipe, a folder, or a file too big. OSError when it cannot be read."""
+def regular_file_size(path: Path, what: str) -> int:
+    """The size of `path`; UsageError (one sentence, exit 2) when it is not a regular file
+    (a folder, a device such as /dev/zero, a pipe). OSError when it cannot be read."""
     info = os.stat(path)
     if not stat.S_ISREG(info.st_mode):
         raise UsageError(
             f"{path} is not a regular file (a folder, a device or a pipe).",
             remedy=f"Pass {what}.",
         )
-    if info.st_size > limit:
+    return info.st_size
+
+
+def read_input(path: Path, what: str, limit: int = READ_LIMIT) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; UsageError (one sentence, exit
+    2) for a device, a pipe, a folder, or a file too big. OSError when it cannot be read."""
+    size = regular_file_size(path, what)
+    if size > limit:
         raise UsageError(
-            f"{path} is {info.st_size / 2**20:,.0f} MiB; perfaudit reads {what} of at most "
+            f"{path} is {size / 2**20:,.0f} MiB; perfaudit reads {what} of at most "
             f"{limit / 2**20:,.0f} MiB.",
             remedy="Pass a smaller file (a shorter recording, fewer routes).",
         )

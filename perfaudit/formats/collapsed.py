@@ -48,11 +48,13 @@ def write_collapsed(session: Session, path: Path) -> None:
     atomic_write(path, collapsed_text(session_stacks(session)).encode())
 
 
-def read_collapsed(text: str, *, name: str) -> tuple[StackGroup, ...]:
+def read_collapsed(lines: str | Iterable[str], *, name: str) -> tuple[StackGroup, ...]:
     """Stacks grouped by their leading label frames (one group, `name`, when none have
-    any). ProfileFormatError when a line is not `frame;frame count`."""
+    any). ProfileFormatError when a line is not `frame;frame count`. `lines` may be a
+    file read as it goes: memory grows with the distinct stacks, not the file's size."""
     grouped: dict[str, dict[tuple[FunctionId, ...], float]] = defaultdict(dict)
-    for number, line in enumerate(text.splitlines(), 1):
+    frames_of = _FrameCache()
+    for number, line in enumerate(lines.splitlines() if isinstance(lines, str) else lines, 1):
         if not line.strip():
             continue
         stack, _, count = line.rstrip().rpartition(" ")
@@ -60,7 +62,7 @@ def read_collapsed(text: str, *, name: str) -> tuple[StackGroup, ...]:
             if not grouped:  # not even its first line: not collapsed stacks at all
                 raise ProfileFormatError(UNKNOWN)
             raise ProfileFormatError(f"line {number} is not `frame;frame;… count`")
-        labels, frames = _split(stack.split(";"))
+        labels, frames = _split(stack.split(";"), frames_of)
         stacks = grouped[" · ".join(labels) or name]
         stacks[frames] = stacks.get(frames, 0.0) + float(count)
     if not grouped:
@@ -76,11 +78,20 @@ def read_collapsed(text: str, *, name: str) -> tuple[StackGroup, ...]:
     )
 
 
-def _split(names: list[str]) -> tuple[list[str], tuple[FunctionId, ...]]:
+class _FrameCache(dict[str, FunctionId]):
+    """Each distinct frame text parsed once, and one FunctionId shared by every stack it
+    is on: a large file repeats the same few thousand frames millions of times."""
+
+    def __missing__(self, text: str) -> FunctionId:
+        self[text] = frame = parse_frame(text)
+        return frame
+
+
+def _split(names: list[str], frames_of: _FrameCache) -> tuple[list[str], tuple[FunctionId, ...]]:
     count = 0
     while count < len(names) - 1 and _LABEL.match(names[count]):
         count += 1
-    return names[:count], tuple(parse_frame(name) for name in names[count:])
+    return names[:count], tuple(frames_of[name] for name in names[count:])
 
 
 def parse_frame(text: str) -> FunctionId:

@@ -7,15 +7,18 @@ one view shows them all. A JSON report keeps hotspots and findings but no call g
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import json
 import pstats
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
-from perfaudit.fileio import read_input
+from perfaudit.fileio import read_input, regular_file_size
 from perfaudit.formats.collapsed import UNKNOWN, read_collapsed
 from perfaudit.formats.report_json import ReportFormatError, parse_report
 from perfaudit.formats.speedscope import read_speedscope
@@ -79,27 +82,45 @@ class ProfileFile:
 def read_profile_file(path: Path, *, owner: Owner) -> ProfileFile:
     """OSError when the file cannot be read; ProfileFormatError (one clause, naming what is
     wrong) when it is empty, corrupt, or no kind perfaudit reads. `owner` names who owns a
-    function of a foreign file (app, framework, library, stdlib)."""
-    raw = read_input(path, "a profile, stacks or report file")
-    if not raw.strip():
+    function of a foreign file (app, framework, library, stdlib). The kind is told from the
+    file's start; collapsed stacks, the one format that grows with the recording, are read
+    line by line, so neither their size nor READ_LIMIT bounds them, only their distinct
+    stacks; the others are read whole, up to READ_LIMIT."""
+    what = "a profile, stacks or report file"
+    regular_file_size(path, what)
+    with open(path, "rb") as stream:
+        head = stream.read(SNIFF_BYTES)
+    if not head.strip():
         raise ProfileFormatError("it is empty")
-    text = _text(raw)
+    text = _text(head)
     if text is not None and text.lstrip().startswith(("{", "[")):
-        return _json_file(path, text, raw, owner)
-    if text is not None and not _binary(text):
-        return _collapsed_file(path, text, owner)
+        raw = read_input(path, what)
+        return _json_file(path, raw.decode("utf-8", errors="replace"), raw, owner)
+    if text is not None and not _binary(head):
+        return _collapsed_file(path, owner)
+    read_input(path, what)  # the size check: pstats reads the file itself
     return _pstats_file(path, owner)
 
 
-def _text(raw: bytes) -> str | None:
+# Enough of a file's start to tell its kind; a collapsed line longer than LINE_LIMIT is not
+# one (a 5,000-frame stack of 200-character frames is 1 MiB).
+SNIFF_BYTES = 64 * 1024
+LINE_LIMIT = 4 * 2**20
+
+
+def _text(head: bytes) -> str | None:
+    """The start of a UTF-8 file as text (a character cut at the end is no error)."""
     try:
-        return raw.decode("utf-8")
+        return codecs.getincrementaldecoder("utf-8")().decode(head)
     except UnicodeDecodeError:
         return None
 
 
-def _binary(text: str) -> bool:
-    return any(char < " " and char not in "\t\r\n" for char in text)
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _binary(head: bytes) -> bool:
+    return _CONTROL.search(head) is not None
 
 
 def _json_file(path: Path, text: str, raw: bytes, owner: Owner) -> ProfileFile:
@@ -141,9 +162,19 @@ def _report_file(path: Path, data: dict[str, Any]) -> ProfileFile:
     return ProfileFile(str(path), "report", (), (), report=report)
 
 
-def _collapsed_file(path: Path, text: str, owner: Owner) -> ProfileFile:
-    groups = read_collapsed(text, name=path.name)
+def _collapsed_file(path: Path, owner: Owner) -> ProfileFile:
+    with open(path, encoding="utf-8", errors="replace") as stream:
+        groups = read_collapsed(_bounded_lines(stream), name=path.name)
     return _from_stacks(path, "collapsed", groups, owner, timed=False)
+
+
+def _bounded_lines(stream: TextIO) -> Iterator[str]:
+    while line := stream.readline(LINE_LIMIT + 1):
+        if len(line) > LINE_LIMIT:
+            raise ProfileFormatError(
+                f"a line is longer than {LINE_LIMIT // 2**20} MiB: not collapsed stacks"
+            )
+        yield line
 
 
 def _from_stacks(

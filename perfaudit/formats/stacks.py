@@ -118,31 +118,36 @@ def profile_of(group: StackGroup, owner: Owner) -> RouteProfile:
     the stacks it ends, its cumulative time that of the stacks it is on (once per stack,
     however deep it recurses). Stacks count no calls."""
     scale = group.seconds_per_unit or 1.0
-    leaf: dict[FunctionId, float] = defaultdict(float)
-    on_stack: dict[FunctionId, float] = defaultdict(float)
-    edges: dict[tuple[FunctionId, FunctionId], float] = defaultdict(float)
+    # Frames counted by their number in `index`: a FunctionId hashes its three fields on
+    # every lookup, an int at once, and a large file has millions of frames.
+    index: dict[FunctionId, int] = {}
+    leaf: dict[int, float] = defaultdict(float)
+    on_stack: dict[int, float] = defaultdict(float)
+    edges: dict[tuple[int, int], float] = defaultdict(float)
     for stack in group.stacks:
         if not stack.frames:
             continue
-        leaf[stack.frames[-1]] += stack.weight
-        for fid in set(stack.frames):  # once per stack, however deep it recurses
-            on_stack[fid] += stack.weight
-        for pair in set(pairwise(stack.frames)):
+        numbers = [index.setdefault(fid, len(index)) for fid in stack.frames]
+        leaf[numbers[-1]] += stack.weight
+        for number in set(numbers):  # once per stack, however deep it recurses
+            on_stack[number] += stack.weight
+        for pair in set(pairwise(numbers)):
             edges[pair] += stack.weight
-    callers: dict[FunctionId, list[CallerStats]] = defaultdict(list)
+    fids = list(index)
+    callers: dict[int, list[CallerStats]] = defaultdict(list)
     for (caller, callee), weight in edges.items():
-        callers[callee].append(CallerStats(caller, 0, 0, 0.0, weight * scale))
+        callers[callee].append(CallerStats(fids[caller], 0, 0, 0.0, weight * scale))
     functions = tuple(
         FunctionStats(
-            function=fid,
+            function=(fid := fids[number]),
             owner=group.owners.get(fid) or owner(fid.file, fid.name),
             calls=0,
             primitive_calls=0,
-            self_s=leaf[fid] * scale,
+            self_s=leaf[number] * scale,
             cumulative_s=weight * scale,
-            callers=tuple(callers[fid]),
+            callers=tuple(callers[number]),
         )
-        for fid, weight in sorted(on_stack.items(), key=lambda item: -item[1])
+        for number, weight in sorted(on_stack.items(), key=lambda item: -item[1])
     )
     return RouteProfile(
         route=RouteKey("", group.name),

@@ -194,18 +194,34 @@ def call_tree(
     return tree
 
 
+_Key = FunctionId | str  # a frame, or a group's name (several groups: one branch each)
+
+
 def _prefix_tree(groups: list[StackGroup]) -> _Node:
+    """The stacks' prefix tree, grown only along the heaviest path: each node on it with
+    all its children, and nothing below the others. All the call tree shows, in memory
+    that follows the path's length, not the file's (a whole tree of a large recording
+    has millions of nodes)."""
     root = _Node("all")
-    for group in groups:
-        top = root.child(("group", group.name), group.name) if len(groups) > 1 else root
-        for stack in group.stacks:
-            root.weight += stack.weight
-            if top is not root:
-                top.weight += stack.weight
-            node = top
-            for frame in stack.frames:
-                node = node.child(frame, frame.name, frame)
-                node.weight += stack.weight
+    stacks = [
+        (((group.name,) if len(groups) > 1 else ()) + stack.frames, stack.weight)
+        for group in groups
+        for stack in group.stacks
+    ]
+    root.weight = sum(weight for _, weight in stacks)
+    node, depth = root, 0
+    while stacks:
+        for keys, weight in stacks:
+            if depth < len(keys):
+                key: _Key = keys[depth]
+                frame = key if isinstance(key, FunctionId) else None
+                node.child(key, frame.name if frame else str(key), frame).weight += weight
+        heaviest = node.heaviest()
+        if heaviest is None:
+            break
+        chosen = next(key for key, child in node.children.items() if child is heaviest)
+        stacks = [(keys, w) for keys, w in stacks if depth < len(keys) and keys[depth] == chosen]
+        node, depth = heaviest, depth + 1
     return root
 
 

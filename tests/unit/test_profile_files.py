@@ -16,12 +16,13 @@ from unit_builders import hotspot_session, session
 
 from perfaudit.analysis.report import build_report
 from perfaudit.analysis.sampling import route_profiles
+from perfaudit.errors import UsageError
 from perfaudit.formats.collapsed import write_collapsed
 from perfaudit.formats.profile_files import read_profile_file
 from perfaudit.formats.pstats_format import write_pstats
 from perfaudit.formats.speedscope import write_speedscope
 from perfaudit.formats.stacks import ProfileFormatError
-from perfaudit.render.json_report import write_json
+from perfaudit.render.json_report import render_json, write_json
 
 
 def owner(file: str, name: str) -> str:
@@ -123,3 +124,37 @@ def test_a_truncated_pstats_file_is_an_error(tmp_path: Path) -> None:
 
     with pytest.raises(ProfileFormatError):
         read(path)
+
+
+def test_collapsed_stacks_are_read_line_by_line_past_the_whole_file_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 17 #1: collapsed stacks grow with the recording; they are streamed, so the
+    limit on files read whole (here 1 KiB) does not apply, and repeated stacks merge."""
+    from perfaudit import fileio
+    from perfaudit.formats import profile_files
+
+    monkeypatch.setattr(
+        profile_files, "read_input", lambda path, what: fileio.read_input(path, what, 1024)
+    )
+    stacks = tmp_path / "long.txt"
+    line = "thread 1 (MainThread);main (app.py:1);work (app.py:5) 3\n"
+    stacks.write_text(line * 200)  # 11 KiB
+    (group,) = read(stacks).stacks
+    assert [(len(s.frames), s.weight) for s in group.stacks] == [(2, 600.0)]
+    report = tmp_path / "report.json"
+    report.write_text(render_json(build_report(session())) + " " * 2048)
+    with pytest.raises(UsageError, match="at most 0 MiB"):
+        read(report)
+
+
+def test_a_line_past_the_line_limit_is_not_collapsed_stacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from perfaudit.formats import profile_files
+
+    monkeypatch.setattr(profile_files, "LINE_LIMIT", 100)
+    stacks = tmp_path / "wide.txt"
+    stacks.write_text("main (app.py:1) 1\n" + ";".join(["f (app.py:2)"] * 20) + " 1\n")
+    with pytest.raises(ProfileFormatError, match="a line is longer than"):
+        read(stacks)
