@@ -28,6 +28,7 @@ from perfaudit.ci.measure import Live, live_target, measure
 from perfaudit.config import CiConfig, Scenario, unmatched_budget_routes
 from perfaudit.model.saved_report import SavedReport
 from perfaudit.progress import NoProgress, Progress
+from perfaudit.stop_signals import named_stop
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +87,7 @@ def _measured(
     config: CiConfig, scenario: Scenario, live: Live | None, progress: Progress | None
 ) -> Report:
     session = measure(config.target, live, scenario, progress or NoProgress(), verify=config.verify)
-    return build_report(session)
+    return build_report(named_stop(session))
 
 
 def _interrupted(report: Report) -> bool:

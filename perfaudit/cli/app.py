@@ -4,7 +4,6 @@ here, and shown as one sentence with a remedy."""
 from __future__ import annotations
 
 import os
-import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -12,7 +11,7 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from perfaudit import __version__
+from perfaudit import __version__, stop_signals
 
 app = typer.Typer(
     name="perfaudit",
@@ -25,11 +24,6 @@ app = typer.Typer(
 T = TypeVar("T")
 EXIT_INTERRUPTED = 130
 EXIT_INTERNAL = 70
-# SIGTERM (CI cancelling a job, `timeout`, `docker stop`) and SIGHUP (a closed terminal)
-# stop a run as Ctrl-C does: children stopped by PID, the partial report written. The exit
-# code then names the signal, as a shell would: 128 + its number (143, 129).
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-_stopped_by: list[int] = []  # the stop signal received, if any
 
 
 def _version(value: bool) -> None:
@@ -95,8 +89,7 @@ def main() -> None:
         view_cmd,
     )
 
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, _stop_like_ctrl_c)
+    stop_signals.stop_like_ctrl_c()
     try:
         app()
     except SystemExit as exc:
@@ -104,16 +97,10 @@ def main() -> None:
     _exit(0)
 
 
-def _stop_like_ctrl_c(signum: int, _frame: object) -> None:
-    """Whatever handles Ctrl-C at this moment handles it (the load engine's flag, the
-    agent's forwarding, a KeyboardInterrupt)."""
-    _stopped_by.append(signum)
-    signal.raise_signal(signal.SIGINT)
-
-
 def _exit(code: int) -> None:
-    if code == EXIT_INTERRUPTED and _stopped_by:
-        code = 128 + _stopped_by[0]
+    # Stopped by SIGTERM or SIGHUP: the exit code names it, as a shell would (143, 129).
+    if code == EXIT_INTERRUPTED and (signum := stop_signals.received()) is not None:
+        code = 128 + signum
     sys.stdout.flush()
     sys.stderr.flush()
     stuck = [

@@ -12,6 +12,7 @@ from perfaudit.cli.console import make_console
 from perfaudit.errors import EXIT_FAILED_CHECK, EXIT_OK, TargetError, UsageError
 from perfaudit.fileio import FileJob
 from perfaudit.model import Session
+from perfaudit.stop_signals import named_stop
 
 
 def parse_fail_on(text: str | None) -> Severity | None:
@@ -34,7 +35,7 @@ def emit_report(
     to every route failed measured nothing (exit 3, after the report that says why)."""
     from perfaudit.render.terminal import render_terminal
 
-    report = build_report(session)
+    report = build_report(named_stop(session))
     # Files first: a closed pipe on stdout (`| head`) must not cost the user the report.
     written, failure = _write_files(report, exports or Exports())
     console = make_console()

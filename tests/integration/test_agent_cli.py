@@ -152,6 +152,7 @@ def test_sigterm_stops_the_agent_and_keeps_the_partial_report(
 
     assert result.code == 143, result.stderr
     assert result.report is not None and result.report["interrupted"] is True
+    assert "Stopped early: stopped by SIGTERM" in result.stdout
     assert left_running(mark) == []
 
 

@@ -171,6 +171,7 @@ def test_sigterm_stops_every_engine_process_and_keeps_the_partial_report(
         leftovers = left_running(mark)
     assert result.code == 143, result.stderr
     assert result.report is not None and result.report["routes"][0]["requests"] > 0
+    assert result.report["stopped_early"] == "stopped by SIGTERM"  # not "Ctrl-C"
     assert leftovers == []
 
 
