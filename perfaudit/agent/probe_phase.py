@@ -16,6 +16,7 @@ import statistics
 from dataclasses import dataclass
 from time import perf_counter
 
+from perfaudit.agent.capture.pools import PoolWatch
 from perfaudit.agent.capture.threadpool import (
     LimiterSampler,
     default_thread_tokens,
@@ -90,8 +91,10 @@ async def probe_route(
         LimiterSampler(),
         list[float](),
     )
+    pools = PoolWatch()
     watchdog.start()
     limiter.start()
+    pools.start()
     prober = asyncio.get_running_loop().create_task(probe_stream(driver, probe, loaded))
     try:
         phase = await driver.run(
@@ -106,6 +109,7 @@ async def probe_route(
         with contextlib.suppress(asyncio.CancelledError):
             await prober
         limiter.stop()
+        pool_evidence = pools.stop()
         loop_evidence, worker_stacks = watchdog.stop()
         progress.end()
     return RouteProbe(
@@ -122,6 +126,7 @@ async def probe_route(
         loop=loop_evidence,
         threadpool=_threadpool(limiter, hop, worker_stacks),
         status_counts=phase.status_counts,
+        pools=pool_evidence,
     )
 
 

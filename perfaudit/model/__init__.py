@@ -14,6 +14,7 @@ from perfaudit.model.experiments import Experiment
 from perfaudit.model.load import LoadSummary
 from perfaudit.model.probes import (
     LoopEvidence,
+    PoolEvidence,
     RouteProbe,
     SampledStack,
     StackFrame,
@@ -65,6 +66,7 @@ __all__ = [
     "LoopEvidence",
     "MiddlewareEvidence",
     "MiddlewareLayer",
+    "PoolEvidence",
     "ProcessSamples",
     "RouteDeclaration",
     "RouteEvidence",

@@ -25,6 +25,11 @@ class StatementShape:
     # what one more query costs with the driver's and ORM's work around it; 0 if it never
     # ran twice in a request.
     interval_s: float = 0.0
+    # PostgreSQL: `EXPLAIN (FORMAT JSON)` of the statement as perfaudit ran it on a separate
+    # read-only connection ("" if not explained), and the estimated rows (pg_class
+    # reltuples) of each table its plan scans.
+    pg_plan: str = ""
+    table_rows: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,29 @@ class ThreadpoolEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolEvidence:
+    """A connection pool the app checked connections out of while the route was under
+    the probe's load: how long checkouts waited, how long connections were held."""
+
+    kind: str  # "SQLAlchemy QueuePool", "SQLAlchemy AsyncAdaptedQueuePool", "asyncpg Pool"
+    size: int  # connections it keeps (asyncpg: max_size)
+    max_overflow: int  # SQLAlchemy: more it may open under load; -1 for no limit
+    timeout_s: float | None  # how long a checkout waits before failing, where the pool says
+    checkouts: int
+    waited: int  # checkouts that took ≥ 1 ms (queued for a connection, or opened one)
+    wait_s: float  # total
+    max_wait_s: float
+    held_s: float  # total time connections were out, checkout to return
+    returned: int  # checkouts returned within the phase (held_s covers these)
+    timeouts: int  # checkouts that gave up ("QueuePool limit … reached")
+
+    @property
+    def capacity(self) -> int | None:
+        """Connections it can have out at once; None without a limit."""
+        return None if self.max_overflow < 0 else self.size + self.max_overflow
+
+
+@dataclass(frozen=True, slots=True)
 class RouteProbe:
     route: RouteKey
     endpoint: CodeLocation | None
@@ -82,6 +105,7 @@ class RouteProbe:
     # The route's answers under the probe load ("200": 480, "429": 12, "timeout": 3); empty
     # in sessions recorded before it was kept.
     status_counts: dict[str, int] = field(default_factory=dict)
+    pools: tuple[PoolEvidence, ...] = ()  # connection pools used under the probe's load
 
     @property
     def throughput_rps(self) -> float:

@@ -14,7 +14,7 @@ from perfaudit.analysis.report import REPORT_SCHEMA_VERSION, Report, RouteSummar
 from perfaudit.analysis.signature import median_ms
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.fileio import atomic_write
-from perfaudit.model import LoadSummary, RouteMeasurement, RouteProbe, Session
+from perfaudit.model import LoadSummary, PoolEvidence, RouteMeasurement, RouteProbe, Session
 from perfaudit.model.codec import to_jsonable
 
 # Raw latencies kept per route (for baselines and `perfaudit compare`): enough for a rank
@@ -203,6 +203,22 @@ def _probe(probe: RouteProbe) -> dict[str, Any]:
             "max_waiting": pool.max_waiting,
             "thread_hop_ms": _ms(pool.hop_s * 1000) if pool.hop_s is not None else None,
         },
+        "connection_pools": [_connection_pool(p) for p in probe.pools],
+    }
+
+
+def _connection_pool(pool: PoolEvidence) -> dict[str, Any]:
+    return {
+        "kind": pool.kind,
+        "size": pool.size,
+        "max_overflow": pool.max_overflow,
+        "timeout_s": pool.timeout_s,
+        "checkouts": pool.checkouts,
+        "waited": pool.waited,
+        "wait_ms": _ms(pool.wait_s * 1000),
+        "max_wait_ms": _ms(pool.max_wait_s * 1000),
+        "held_ms_per_checkout": _ms(pool.held_s / pool.returned * 1000) if pool.returned else None,
+        "timeouts": pool.timeouts,
     }
 
 

@@ -46,6 +46,7 @@ from time import perf_counter
 from types import FrameType, ModuleType
 from typing import Any
 
+from perfaudit.agent.capture.drivers import DriverCall, DriverHooks
 from perfaudit.agent.capture.sql import (
     MEMORY,
     bindable,
@@ -86,6 +87,7 @@ class _Run:
     ticked: bool = False
     ticking: bool = True  # its connection has a progress handler: untimed means short
     own_s: float | None = None  # None while it runs
+    source: Any = None  # a PostgreSQL run's connection or engine URL: where EXPLAIN connects
 
 
 @dataclass(slots=True, eq=False)
@@ -100,6 +102,7 @@ class _Pending:
     sqlite: bool
     is_async: bool
     callsite: CodeLocation | None
+    source: Any = None  # the engine's URL
     seen: bool = False  # a sqlite3 trace callback recorded it
 
 
@@ -259,6 +262,24 @@ class _Recorder:
         hook.current = run
         self.runs.append(run)
 
+    def busy(self) -> bool:
+        """SQLAlchemy is running a statement here: the driver underneath is its, not the
+        app's directly."""
+        return self._async_in_flight > 0 or getattr(self._local, "pending", None) is not None
+
+    def callsite(self) -> CodeLocation | None:
+        return self._sites.find()
+
+    def driver_call(self, call: DriverCall) -> None:
+        if not self.recording:
+            return
+        run = _Run(
+            call.sql, call.driver, call.database, call.callsite, threading.get_ident(),
+            call.started, params=call.params, sqlite=False, own_s=call.own_s,
+            source=call.connection,
+        )  # fmt: skip
+        self.runs.append(run)
+
     def before(
         self,
         cursor: object,
@@ -268,13 +289,15 @@ class _Recorder:
         database: str,
         sqlite: bool,
         is_async: bool,
+        source: Any = None,
     ) -> None:
         if not self.recording:
             return
         callsite = self._sites.find()
         pending = _Pending(
-            id(cursor), perf_counter(), statement, params, database, sqlite, is_async, callsite
-        )
+            id(cursor), perf_counter(), statement, params, database, sqlite, is_async, callsite,
+            source,
+        )  # fmt: skip
         self._pending[id(cursor)] = self._local.pending = pending
         self._async_in_flight += is_async
 
@@ -296,6 +319,7 @@ class _Recorder:
                 params=pending.params,
                 sqlite=pending.sqlite,
                 own_s=own_s,
+                source=pending.source,
             )
             self.runs.append(run)
 
@@ -330,6 +354,10 @@ class DatabaseCollector:
             weakref.WeakKeyDictionary()
         )
         self._unlisten: Callable[[], None] | None = None
+        recorder = self._recorder
+        self._drivers = DriverHooks(
+            recorder.driver_call, busy=recorder.busy, callsite=recorder.callsite
+        )
 
     def install(self) -> None:
         """Before the app is imported: learn the database of every connection it opens."""
@@ -360,11 +388,13 @@ class DatabaseCollector:
         for conn in live:
             self._recorder.hook(conn)
         self._unlisten = self._listen_sqlalchemy()
+        self._drivers.install()
         self._recorder.start()
 
     def stop(self, requests: int) -> DatabaseEvidence | None:
         """Stop recording; None when the app ran no SQL."""
         runs = self._recorder.finish()
+        self._drivers.uninstall()
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
@@ -435,8 +465,9 @@ class DatabaseCollector:
         database, sqlite = self._engine_database(conn.engine)
         is_async = bool(conn.dialect.is_async)
         self._recorder.before(
-            cursor, statement, params, database=database, sqlite=sqlite, is_async=is_async
-        )
+            cursor, statement, params, database=database, sqlite=sqlite, is_async=is_async,
+            source=None if sqlite else conn.engine.url,
+        )  # fmt: skip
 
     def _after_execute(self, conn: Any, cursor: Any, *_: Any) -> None:
         self._recorder.after(cursor)

@@ -11,6 +11,7 @@ from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import HALF_IS_HIGH, Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import SAMPLES_SUFFICE
 from perfaudit.analysis.paths import display_path
+from perfaudit.analysis.pools import waits_on_a_pool
 from perfaudit.analysis.sampling import DEFAULT_TOKENS, WorkerLoad, worker_load
 from perfaudit.analysis.signature import median_ms, signature
 from perfaudit.model import CodeLocation, RouteProbe, ThreadpoolEvidence
@@ -55,6 +56,8 @@ class ThreadpoolSaturation:
             if probe is None or pool is None or not pool.samples or pool.max_waiting == 0:
                 continue
             occupancy = _occupancy(probe, pool)
+            if waits_on_a_pool(probe):
+                continue  # threads wait on the database pool: connection-pool-saturation's
             if (
                 pool.saturated_samples / pool.samples >= MIN_SATURATED_SHARE
                 and occupancy >= MIN_OCCUPANCY

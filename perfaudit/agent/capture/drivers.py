@@ -1,0 +1,187 @@
+"""Statement hooks for the drivers no SQLite trace callback sees: asyncpg and psycopg 3,
+sync and async. Each is patched on its classes for the profiled phase only (install() at
+its start, uninstall() at its end), so the other phases run the drivers untouched.
+
+What is hooked: asyncpg's `Connection._execute` and `_executemany` (every `fetch`,
+`fetchrow`, `fetchval`, `execute` with arguments, `executemany`, on a pool's connections
+too) and `Connection.execute` without arguments (the simple-query path); psycopg's
+`Cursor.execute`/`executemany` and `AsyncCursor.execute`/`executemany` (its connections'
+`execute` go through them). Prepared statements (`conn.prepare(...)`) and server-side
+cursors are not seen.
+
+Timing: from the call to its return, measured around the driver's own method. For an
+async driver that is the await: the round trip to the server, its work, and the wait for
+the loop to resume the request, which is what the request spends on the statement.
+
+SQLAlchemy runs psycopg and asyncpg underneath and records its statements by its own
+events, with the app's call site: a statement it is running (`busy()`) is left to it, so
+none is counted twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+from perfaudit.model import CodeLocation
+
+
+@dataclass(frozen=True, slots=True)
+class DriverCall:
+    """One statement a driver ran."""
+
+    sql: str
+    driver: str  # "asyncpg" | "psycopg"
+    database: str  # a URL without its password
+    params: Any  # as the driver got them: for EXPLAIN
+    started: float
+    own_s: float
+    callsite: CodeLocation | None
+    connection: Any  # the driver's connection: where EXPLAIN connects to (never on it)
+
+
+Record = Callable[[DriverCall], None]
+
+
+class DriverHooks:
+    def __init__(
+        self,
+        record: Record,
+        *,
+        busy: Callable[[], bool],
+        callsite: Callable[[], CodeLocation | None],
+    ) -> None:
+        self._record = record
+        self._busy = busy
+        self._callsite = callsite
+        self._patched: list[tuple[type, str, Any]] = []
+
+    def install(self) -> None:
+        """Patch the drivers the app has imported (one it never imported runs nothing)."""
+        if self._patched:
+            return
+        for owner, name, wrap in self._targets():
+            original = owner.__dict__[name]
+            self._patched.append((owner, name, original))
+            setattr(owner, name, wrap(original))
+
+    def uninstall(self) -> None:
+        for owner, name, original in reversed(self._patched):
+            setattr(owner, name, original)
+        self._patched.clear()
+
+    def _targets(self) -> Iterator[tuple[type, str, Callable[[Any], Any]]]:
+        asyncpg = sys.modules.get("asyncpg.connection")
+        if asyncpg is not None:
+            conn = asyncpg.Connection
+            yield conn, "_execute", self._async_wrapper("asyncpg", _asyncpg_database)
+            yield conn, "_executemany", self._async_wrapper("asyncpg", _asyncpg_database)
+            yield conn, "execute", self._asyncpg_simple_query
+        psycopg = sys.modules.get("psycopg")
+        if psycopg is not None:
+            for name in ("execute", "executemany"):
+                yield psycopg.Cursor, name, self._sync_wrapper("psycopg", _psycopg_database)
+                yield psycopg.AsyncCursor, name, self._async_wrapper("psycopg", _psycopg_database)
+
+    def _sync_wrapper(
+        self, driver: str, database: Callable[[Any], tuple[str, Any]]
+    ) -> Callable[[Any], Any]:
+        def wrap(original: Any) -> Any:
+            @functools.wraps(original)
+            def hooked(target: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+                if self._busy():
+                    return original(target, query, *args, **kwargs)
+                callsite, started = self._callsite(), perf_counter()
+                try:
+                    return original(target, query, *args, **kwargs)
+                finally:
+                    self._done(
+                        driver, database(target), query, args, callsite=callsite, started=started
+                    )
+
+            return hooked
+
+        return wrap
+
+    def _async_wrapper(
+        self, driver: str, database: Callable[[Any], tuple[str, Any]]
+    ) -> Callable[[Any], Any]:
+        def wrap(original: Any) -> Any:
+            @functools.wraps(original)
+            async def hooked(target: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+                if self._busy():
+                    return await original(target, query, *args, **kwargs)
+                callsite, started = self._callsite(), perf_counter()
+                try:
+                    return await original(target, query, *args, **kwargs)
+                finally:
+                    self._done(
+                        driver, database(target), query, args, callsite=callsite, started=started
+                    )
+
+            return hooked
+
+        return wrap
+
+    def _asyncpg_simple_query(self, original: Any) -> Any:
+        """`Connection.execute(query)` with no arguments; with them it calls `_execute`."""
+        timed = self._async_wrapper("asyncpg", _asyncpg_database)(original)
+
+        @functools.wraps(original)
+        async def execute(conn: Any, query: str, *args: Any, **kwargs: Any) -> Any:
+            if args:
+                return await original(conn, query, *args, **kwargs)
+            return await timed(conn, query, **kwargs)
+
+        return execute
+
+    def _done(
+        self,
+        driver: str,
+        where: tuple[str, Any],
+        query: Any,
+        args: tuple[Any, ...],
+        *,
+        callsite: CodeLocation | None,
+        started: float,
+    ) -> None:
+        database, connection = where
+        params = args[0] if args else None
+        call = DriverCall(
+            _text(query), driver, database, params, started, perf_counter() - started,
+            callsite, connection,
+        )  # fmt: skip
+        self._record(call)
+
+
+def _text(query: Any) -> str:
+    """A statement as text: psycopg takes `sql.Composed` objects and bytes too."""
+    if isinstance(query, str):
+        return query
+    if isinstance(query, bytes):
+        return query.decode("utf-8", errors="replace")
+    as_string = getattr(query, "as_string", None)
+    if as_string is not None:
+        with contextlib.suppress(Exception):  # a composed query that needs its connection
+            return str(as_string(None))
+    return str(query)
+
+
+def _asyncpg_database(conn: Any) -> tuple[str, Any]:
+    """(URL without the password, the connection) of an asyncpg connection."""
+    params, addr = getattr(conn, "_params", None), getattr(conn, "_addr", None)
+    user = getattr(params, "user", "") or ""
+    name = getattr(params, "database", "") or ""
+    host = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) and len(addr) >= 2 else str(addr)
+    return f"postgresql://{user}@{host}/{name}", conn
+
+
+def _psycopg_database(cursor: Any) -> tuple[str, Any]:
+    conn = cursor.connection
+    info = conn.info
+    return f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}", conn

@@ -1,0 +1,173 @@
+"""Connection pools watched during a route's probe phase (the one under load): how long
+each checkout waited for a connection, how long connections were held, and how many
+checkouts gave up. SQLAlchemy's QueuePool (sync engines, and async ones through its
+AsyncAdaptedQueuePool subclass) and asyncpg's Pool are patched on their classes for the
+phase only; a driver the app never imported is left alone.
+
+A checkout's wait is the time spent in the pool's get: queueing for a free connection,
+or opening a new one when the pool may grow. Held is from checkout to return.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from time import perf_counter
+from typing import Any
+
+from perfaudit.model import PoolEvidence
+
+WAITED_S = 0.001  # a checkout slower than this queued (or connected): a quick one does not
+
+
+@dataclass(slots=True)
+class _Pool:
+    kind: str
+    size: int
+    max_overflow: int
+    timeout_s: float | None
+    checkouts: int = 0
+    waited: int = 0
+    wait_s: float = 0.0
+    max_wait_s: float = 0.0
+    held_s: float = 0.0
+    returned: int = 0
+    timeouts: int = 0
+
+    def checked_out(self, wait_s: float) -> None:
+        self.checkouts += 1
+        self.waited += wait_s >= WAITED_S
+        self.wait_s += wait_s
+        self.max_wait_s = max(self.max_wait_s, wait_s)
+
+    def evidence(self) -> PoolEvidence:
+        return PoolEvidence(
+            kind=self.kind,
+            size=self.size,
+            max_overflow=self.max_overflow,
+            timeout_s=self.timeout_s,
+            checkouts=self.checkouts,
+            waited=self.waited,
+            wait_s=self.wait_s,
+            max_wait_s=self.max_wait_s,
+            held_s=self.held_s,
+            returned=self.returned,
+            timeouts=self.timeouts,
+        )
+
+
+class PoolWatch:
+    def __init__(self) -> None:
+        self._pools: dict[int, _Pool] = {}
+        self._out: dict[int, tuple[_Pool, float]] = {}  # id(connection) → its pool, when
+        self._patched: list[tuple[type, str, Any]] = []
+
+    def start(self) -> None:
+        for owner, name, wrap in self._targets():
+            original = owner.__dict__[name]
+            self._patched.append((owner, name, original))
+            setattr(owner, name, wrap(original))
+
+    def stop(self) -> tuple[PoolEvidence, ...]:
+        for owner, name, original in reversed(self._patched):
+            setattr(owner, name, original)
+        self._patched.clear()
+        return tuple(p.evidence() for p in self._pools.values() if p.checkouts)
+
+    def _targets(self) -> Iterator[tuple[type, str, Callable[[Any], Any]]]:
+        queue_pool = getattr(sys.modules.get("sqlalchemy.pool"), "QueuePool", None)
+        if queue_pool is not None:
+            yield queue_pool, "_do_get", self._sync_checkout(_sqlalchemy_pool)
+            yield queue_pool, "_do_return_conn", self._sync_return
+        asyncpg_pool = getattr(sys.modules.get("asyncpg.pool"), "Pool", None)
+        if asyncpg_pool is not None:
+            yield asyncpg_pool, "_acquire", self._async_checkout(_asyncpg_pool)
+            yield asyncpg_pool, "release", self._async_return
+
+    def _pool(self, pool: Any, describe: Callable[[Any], _Pool]) -> _Pool:
+        known = self._pools.get(id(pool))
+        if known is None:
+            known = self._pools[id(pool)] = describe(pool)
+        return known
+
+    def _taken(self, stats: _Pool, connection: Any, started: float) -> None:
+        now = perf_counter()
+        stats.checked_out(now - started)
+        self._out[id(connection)] = (stats, now)
+
+    def _given_back(self, connection: Any) -> None:
+        taken = self._out.pop(id(connection), None)
+        if taken is not None:
+            stats, since = taken
+            stats.held_s += perf_counter() - since
+            stats.returned += 1
+
+    def _sync_checkout(self, describe: Callable[[Any], _Pool]) -> Callable[[Any], Any]:
+        def wrap(original: Any) -> Any:
+            @functools.wraps(original)
+            def checkout(pool: Any) -> Any:
+                stats, started = self._pool(pool, describe), perf_counter()
+                try:
+                    record = original(pool)
+                except Exception as exc:
+                    stats.timeouts += "timeout" in type(exc).__name__.lower()
+                    raise
+                self._taken(stats, record, started)
+                return record
+
+            return checkout
+
+        return wrap
+
+    def _sync_return(self, original: Any) -> Any:
+        @functools.wraps(original)
+        def give_back(pool: Any, record: Any) -> Any:
+            self._given_back(record)
+            return original(pool, record)
+
+        return give_back
+
+    def _async_checkout(self, describe: Callable[[Any], _Pool]) -> Callable[[Any], Any]:
+        def wrap(original: Any) -> Any:
+            @functools.wraps(original)
+            async def acquire(pool: Any, *args: Any, **kwargs: Any) -> Any:
+                stats, started = self._pool(pool, describe), perf_counter()
+                try:
+                    connection = await original(pool, *args, **kwargs)
+                except Exception as exc:
+                    stats.timeouts += "timeout" in type(exc).__name__.lower()
+                    raise
+                self._taken(stats, connection, started)
+                return connection
+
+            return acquire
+
+        return wrap
+
+    def _async_return(self, original: Any) -> Any:
+        @functools.wraps(original)
+        async def release(pool: Any, connection: Any, *args: Any, **kwargs: Any) -> Any:
+            self._given_back(connection)
+            return await original(pool, connection, *args, **kwargs)
+
+        return release
+
+
+def _sqlalchemy_pool(pool: Any) -> _Pool:
+    return _Pool(
+        kind=f"SQLAlchemy {type(pool).__name__}",
+        size=int(pool.size()),
+        max_overflow=int(getattr(pool, "_max_overflow", 0)),  # -1: no limit
+        timeout_s=float(pool.timeout()) if callable(getattr(pool, "timeout", None)) else None,
+    )
+
+
+def _asyncpg_pool(pool: Any) -> _Pool:
+    return _Pool(
+        kind="asyncpg Pool",
+        size=int(getattr(pool, "_maxsize", 0)),
+        max_overflow=0,
+        timeout_s=None,
+    )

@@ -1,0 +1,21 @@
+"""How much of a route's time under load went to waiting for a database connection: read
+by connection-pool-saturation, and by threadpool-saturation, which must not advise more
+threads when the threads are waiting on a pool."""
+
+from __future__ import annotations
+
+from perfaudit.model import PoolEvidence, RouteProbe
+
+# Share of the route's request time under the probe's load spent waiting for a connection
+# from which the pool, not the threads or the work, is what requests queue for.
+MIN_WAIT_SHARE = 0.1
+
+
+def pool_wait_share(probe: RouteProbe, pool: PoolEvidence) -> float:
+    """Of all the time the probe's requests took, the share spent waiting for `pool`."""
+    busy_s = sum(probe.durations_s)
+    return min(pool.wait_s / busy_s, 1.0) if busy_s > 0 else 0.0
+
+
+def waits_on_a_pool(probe: RouteProbe) -> bool:
+    return any(pool_wait_share(probe, pool) >= MIN_WAIT_SHARE for pool in probe.pools)
