@@ -36,6 +36,7 @@ from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.errors import UsageError
 from perfaudit.load.plan import RequestSpec, build_requests
 from perfaudit.model import (
+    DEFAULT_DB_RTT_MS,
     INTERRUPTED,
     ErrorSample,
     Experiment,
@@ -82,6 +83,7 @@ class ProfileOptions:
     # Try each finding's suggested change in memory and measure it (perfaudit/agent/verify/).
     verify: bool = False
     verify_writes_db: bool = False  # … even on a file database the app uses
+    db_rtt_ms: float = DEFAULT_DB_RTT_MS
     # Requests built by the caller (`perfaudit ci`: a body and headers per route); when
     # given, `routes`, `method`, `data`, `form` and `headers` are not read.
     request_specs: tuple[RequestSpec, ...] = ()
@@ -95,6 +97,7 @@ class ProfileOptions:
             timeout_s=self.timeout_s,
             profile_requests=self.profile_requests or 0,
             lifespan=self.lifespan,
+            db_rtt_ms=self.db_rtt_ms,
         )
 
     def check(self) -> None:

@@ -3,6 +3,8 @@ were recorded."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.paths import display_function, display_path
 from perfaudit.model import CodeLocation, StatementShape
@@ -28,3 +30,17 @@ def statement_location(ctx: AnalysisContext, statement: StatementShape) -> CodeL
 
 def short_sql(shape: str) -> str:
     return shape if len(shape) <= SHOWN_SQL else shape[: SHOWN_SQL - 1] + "…"
+
+
+LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", ""})
+
+
+def on_this_machine(database: str) -> bool:
+    """A client-server database reached without the network (localhost, a unix socket):
+    its queries here lack the round trip they will pay in production. SQLite is no server:
+    it has no round trip anywhere."""
+    split = urlsplit(database)
+    if "://" not in database or split.scheme.startswith("sqlite"):
+        return False
+    host = split.hostname or ""
+    return host in LOCAL_HOSTS or host.startswith("/") or "%2f" in host.lower()

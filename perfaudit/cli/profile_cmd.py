@@ -22,6 +22,7 @@ from perfaudit.cli.options import (
     StartupTimeout,
 )
 from perfaudit.launcher import DEFAULT_STARTUP_TIMEOUT_S
+from perfaudit.model import DEFAULT_DB_RTT_MS
 
 
 @app.command(no_args_is_help=True)
@@ -112,6 +113,15 @@ def profile(
             "database the app uses.",
         ),
     ] = False,
+    db_rtt_ms: Annotated[
+        float,
+        typer.Option(
+            "--db-rtt-ms",
+            min=0.0,
+            help="Network round trip to the database in production, in ms: N+1 queries to a "
+            "database on this machine are also costed at it.",
+        ),
+    ] = DEFAULT_DB_RTT_MS,
     python: PythonPath = None,
     startup_timeout: StartupTimeout = DEFAULT_STARTUP_TIMEOUT_S,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bar.")] = False,
@@ -146,6 +156,7 @@ def profile(
             probes=probes,
             verify=verify,
             verify_writes_db=verify_writes_db,
+            db_rtt_ms=db_rtt_ms,
             startup_timeout_s=startup_timeout,
         )
         where = AppInterpreter(python, startup_timeout)

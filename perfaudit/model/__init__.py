@@ -29,6 +29,7 @@ from perfaudit.model.profile import (
     RouteProfile,
 )
 from perfaudit.model.requests import (
+    DEFAULT_DB_RTT_MS,
     CodeLocation,
     ErrorSample,
     RouteDeclaration,
@@ -47,6 +48,7 @@ from perfaudit.model.session import (
 )
 
 __all__ = [
+    "DEFAULT_DB_RTT_MS",
     "INTERRUPTED",
     "NESTED_CODE",
     "SAMPLED_PROFILER",

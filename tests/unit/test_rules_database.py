@@ -140,6 +140,29 @@ def test_cheap_repeats_are_reported_low() -> None:
     assert finding.severity is Severity.LOW
 
 
+def test_queries_to_a_server_on_this_machine_are_also_costed_at_a_network_round_trip() -> None:
+    """Issue 18: against a local PostgreSQL, 100 queries of 2 µs look cheap (low); at a
+    0.5 ms round trip each they are 49.5 ms of a 70 ms request."""
+    cheap = n_plus_one(interval_s=0.000002, driver="asyncpg")
+    local = dataclasses.replace(cheap, database="postgresql://app@127.0.0.1:5432/shop")
+    remote = dataclasses.replace(cheap, database="postgresql://app@db.internal:5432/shop")
+
+    [here] = findings(N_PLUS_ONE, db_session(local))
+    [there] = findings(N_PLUS_ONE, db_session(remote))
+
+    assert here.severity is Severity.HIGH
+    assert here.evidence["db_rtt_ms"] == 0.5
+    assert here.evidence["ms_per_request_at_rtt"] == pytest.approx(0.198 + 99 * 0.5)
+    assert here.evidence["share_at_rtt"] == pytest.approx((0.198 + 49.5) / (20 + 50), rel=1e-3)
+    assert "= ANY($1)" in here.suggestion
+    assert there.severity is Severity.LOW  # its measured time has the round trip already
+    assert "db_rtt_ms" not in there.evidence
+    slow_link = dataclasses.replace(
+        db_session(local), settings=dataclasses.replace(db_session(local).settings, db_rtt_ms=0.0)
+    )
+    assert findings(N_PLUS_ONE, slow_link)[0].severity is Severity.LOW  # --db-rtt-ms 0
+
+
 @pytest.mark.parametrize(
     "quiet",
     [

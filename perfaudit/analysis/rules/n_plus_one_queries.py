@@ -9,7 +9,12 @@ from collections.abc import Iterator
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import Needs
-from perfaudit.analysis.statements import profiled_request_s, short_sql, statement_location
+from perfaudit.analysis.statements import (
+    on_this_machine,
+    profiled_request_s,
+    short_sql,
+    statement_location,
+)
 from perfaudit.model import StatementShape
 
 MIN_PER_REQUEST = 10
@@ -62,7 +67,13 @@ class NPlusOneQueries:
         request_s = profiled_request_s(view)
         share = min(saved_s / request_s, 1.0) if request_s else 0.0
         gain_ms = view.share_ms(share)
-        grading = Grading(share, gain_ms, GRADES)
+        # A database on this machine answers without the network's round trip: graded at
+        # what the same queries would cost across one (--db-rtt-ms), and both are shown.
+        rtt_ms = ctx.session.settings.db_rtt_ms if on_this_machine(statement.database) else 0.0
+        production_ms = gain_ms + (per_request - 1) * rtt_ms
+        route_ms = view.share_ms(1.0) + per_request * rtt_ms
+        production_share = min(production_ms / route_ms, 1.0) if route_ms else share
+        grading = Grading(production_share, production_ms, GRADES)
         location = statement_location(ctx, statement)
         where = f"{location.function}()" if location else "The route"
         sql = short_sql(statement.shape)
@@ -83,10 +94,19 @@ class NPlusOneQueries:
                 "profiled_requests": requests,
                 "driver": statement.driver,
                 "database": statement.database,
+                **(
+                    {
+                        "db_rtt_ms": rtt_ms,
+                        "ms_per_request_at_rtt": round(production_ms, 3),
+                        "share_at_rtt": round(production_share, 4),
+                    }
+                    if rtt_ms
+                    else {}
+                ),
             },
             suggestion=_suggestion(statement, where, per_request),
             estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
-            impact=share,
+            impact=production_share,
             confidence=0.9,
             supersedes=("cpu-hotspot",),
         )
@@ -105,10 +125,14 @@ def _suggestion(statement: StatementShape, where: str, per_request: float) -> st
             'same one; `lazy="raise"` on the relationship turns the next N+1 into an error. '
             "If it is `session.get()` in a loop, select them all at once with `.in_()`."
         )
+    one_query = {
+        "asyncpg": f"`SELECT … FROM {table} WHERE {key} = ANY($1)` with the list of them",
+        "psycopg": f"`SELECT … FROM {table} WHERE {key} = ANY(%s)` with the list of them",
+    }.get(statement.driver, f"`SELECT … FROM {table} WHERE {key} IN (…)`")
     return (
         f"{found} Load them in one query: collect the {key} values of the rows you already "
-        f"have, run `SELECT … FROM {table} WHERE {key} IN (…)` once (or JOIN {table} into "
-        "the query that lists the rows), and look each one up in a dict."
+        f"have, run {one_query} once (or JOIN {table} into the query that lists the rows), "
+        "and look each one up in a dict."
     )
 
 
