@@ -5,19 +5,15 @@ finding."""
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.corpus.conftest import audit, checkout, venv
+from tests.postgres import Postgres, postgres
 
 pytestmark = pytest.mark.corpus
 COMMIT = "f459c20a173cf629b3d57b5b2e2de290d96b5698"
@@ -35,66 +31,6 @@ SELECT gen_random_uuid(), 'Item ' || g, 'Description of item number ' || g,
        (SELECT id FROM "user" LIMIT 1)
 FROM generate_series(1, 200) g
 """
-
-
-def _postgres_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        pytest.skip("no PostgreSQL server here (apt-get install postgresql)")
-    return found[-1].parent
-
-
-def _as_postgres(command: list[str]) -> list[str]:
-    """initdb refuses to run as root: run the server's commands as its own user."""
-    if os.geteuid() != 0:
-        return command
-    return ["su", "postgres", "-s", "/bin/sh", "-c", " ".join(command)]
-
-
-@dataclass(frozen=True)
-class Postgres:
-    """A throw-away PostgreSQL server: its binaries, data folder and port."""
-
-    binaries: Path
-    data: Path
-    port: int
-
-    def _ctl(self, *args: str) -> list[str]:
-        return [str(self.binaries / "pg_ctl"), "-D", str(self.data), *args]
-
-    def start(self) -> None:
-        options = f"'-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1'"
-        start = self._ctl("-l", str(self.data / "log"), "-w", "-o", options, "start")
-        subprocess.run(_as_postgres(start), check=True, capture_output=True)
-
-    def stop(self) -> None:
-        stop = self._ctl("-m", "fast", "-w", "stop")
-        subprocess.run(_as_postgres(stop), check=False, capture_output=True)
-
-    def psql(self, *args: str) -> None:
-        psql = [str(self.binaries / "psql"), "-h", "127.0.0.1", "-p", str(self.port)]
-        subprocess.run([*psql, "-U", "postgres", *args], check=True, capture_output=True)
-
-
-@contextlib.contextmanager
-def postgres() -> Iterator[Postgres]:
-    """A private server on a free port, trust auth; stopped and removed afterwards."""
-    binaries = _postgres_bin()
-    data = Path(tempfile.mkdtemp(prefix="perfaudit-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(data, "postgres", "postgres")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    initdb = [str(binaries / "initdb"), "-D", str(data), "--auth=trust", "-U", "postgres"]
-    subprocess.run(_as_postgres(initdb), check=True, capture_output=True)
-    server = Postgres(binaries, data, port)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.postgres import Postgres, postgres
 
 REPO = Path(__file__).resolve().parents[2]
 # perfaudit's agent runs the sample apps in the interpreter that runs the tests (each CI leg
@@ -147,3 +149,17 @@ def interrupt_after(tmp_path: Path) -> Any:
         return CliResult(proc.returncode, out, err, report)
 
     return run
+
+
+# A private PostgreSQL server for the whole session (tests/postgres.py): the sample apps on
+# the production data tier (sample_apps/pg_*.py) and their tests share it.
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """One private PostgreSQL server (initdb in a temporary folder, 127.0.0.1, a free port,
+    trust auth, user `postgres`), started on first use and stopped and removed when the
+    session ends: `.url(database)`, `.create_database(name)` (returns its URL), `.psql(...)`.
+    Skips (with the reason) where no PostgreSQL binaries are installed."""
+    with postgres() as server:
+        yield server
