@@ -16,7 +16,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from time import perf_counter
+from time import perf_counter, process_time
 from typing import Any
 from urllib.parse import unquote
 
@@ -50,6 +50,7 @@ class PhaseResult:
     wall_s: float
     abandoned: int  # requests still running (hung) when the phase ended
     gave_up: bool  # stopped after MAX_CONSECUTIVE_TIMEOUTS timeouts in a row
+    cpu_s: float = 0.0  # the process's CPU time (every thread) over the phase
 
     @property
     def requests(self) -> int:
@@ -145,7 +146,7 @@ class InProcessDriver:
         self._timeout_s = timeout_s
         self._on_progress = on_progress
         self._on_tick = on_tick
-        self._active: tuple[_Phase, float] | None = None
+        self._active: tuple[_Phase, float, float] | None = None
         self.abandoned = 0  # requests still unwinding after DRAIN_S, over every phase
         # Numbers for {n}: one sequence over every phase, so no two requests share one.
         self._numbers = itertools.count(1)
@@ -166,12 +167,12 @@ class InProcessDriver:
         With more than one request in flight, each worker hands the loop back after every
         request, as requests arriving over sockets would take turns; otherwise one worker
         could run a burst of requests while the others' wait counted as their latency."""
-        start = perf_counter()
+        start, cpu_start = perf_counter(), process_time()
         deadline = start + duration_s if duration_s is not None else None
         limit = start + max_duration_s if max_duration_s is not None else None
         phase = _Phase(count=count, deadline=deadline, min_count=min_count, limit=limit)
         phase.yield_every_s = 0.0 if concurrency > 1 else YIELD_EVERY_S
-        self._active = (phase, start)
+        self._active = (phase, start, cpu_start)
         scope = self._scope_template(request)
         workers = {self._spawn(phase, scope, request) for _ in range(max(1, concurrency))}
         while workers:
@@ -181,11 +182,11 @@ class InProcessDriver:
             workers -= phase.retired  # timed out: the phase no longer waits for them
             for task in done:
                 task.result()
-        wall = perf_counter() - start
+        wall, cpu = perf_counter() - start, process_time() - cpu_start
         self._report_progress(phase)
         await self._drain(phase.retired)
         self._active = None
-        result = self._result(phase, wall)
+        result = self._result(phase, wall, cpu)
         self.abandoned += result.abandoned
         return result
 
@@ -205,8 +206,8 @@ class InProcessDriver:
         """What the phase in progress has measured so far (after an interrupt)."""
         if self._active is None:
             return None
-        phase, start = self._active
-        return self._result(phase, perf_counter() - start)
+        phase, start, cpu_start = self._active
+        return self._result(phase, perf_counter() - start, process_time() - cpu_start)
 
     async def _drain(self, retired: set[asyncio.Task[None]]) -> None:
         """Let requests that timed out finish (DRAIN_S at most), then cancel those still
@@ -319,7 +320,7 @@ class InProcessDriver:
             self._on_progress(done - phase.reported)
         phase.reported = done
 
-    def _result(self, phase: _Phase, wall: float) -> PhaseResult:
+    def _result(self, phase: _Phase, wall: float, cpu: float) -> PhaseResult:
         abandoned = sum(1 for task in phase.retired if not task.done())
         return PhaseResult(
             durations_s=tuple(phase.durations),
@@ -329,6 +330,7 @@ class InProcessDriver:
             timeouts=phase.timeouts,
             error_sample=phase.sample,
             wall_s=wall,
+            cpu_s=cpu,
             abandoned=abandoned,
             gave_up=phase.gave_up,
         )

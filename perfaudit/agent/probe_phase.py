@@ -127,6 +127,7 @@ async def probe_route(
         threadpool=_threadpool(limiter, hop, worker_stacks),
         status_counts=phase.status_counts,
         pools=pool_evidence,
+        single_cpu_s=single.cpu_s,
     )
 
 

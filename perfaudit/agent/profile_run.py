@@ -489,6 +489,7 @@ def _measurement(
         errors=phase.errors,
         timeouts=phase.timeouts,
         error_sample=phase.error_sample,
+        cpu_s=phase.cpu_s,
     )
 
 

@@ -19,3 +19,18 @@ def pool_wait_share(probe: RouteProbe, pool: PoolEvidence) -> float:
 
 def waits_on_a_pool(probe: RouteProbe) -> bool:
     return any(pool_wait_share(probe, pool) >= MIN_WAIT_SHARE for pool in probe.pools)
+
+
+# CPU seconds the app's process spent per second under the probe's load, from which the
+# CPU, not the pool, is what limits the route: requests then hold connections longer only
+# because they share the CPU, and a bigger pool would not serve more of them.
+CPU_BOUND = 0.7
+
+
+def cpu_bound(probe: RouteProbe) -> bool:
+    """The route's own CPU per request (one at a time) times its throughput under load
+    nearly fills a core."""
+    requests = len(probe.single_durations_s)
+    if probe.single_cpu_s is None or not requests:
+        return False
+    return probe.single_cpu_s / requests * probe.throughput_rps >= CPU_BOUND

@@ -11,6 +11,7 @@ from perfaudit.analysis.measured import attach_measured
 from perfaudit.analysis.paths import displayed
 from perfaudit.analysis.rules import all_rules, not_run_from_samples
 from perfaudit.analysis.stats import LatencySummary
+from perfaudit.analysis.waterfall import Waterfall, waterfall
 from perfaudit.model import ErrorSample, RouteMeasurement, Session, SkippedRoute
 
 REPORT_SCHEMA_VERSION = 1
@@ -57,6 +58,7 @@ class Report:
     skipped: tuple[SkippedRoute, ...]
     # Attach sessions: rule id → why samples could not show what it looks for.
     not_run: dict[str, str] = field(default_factory=dict)
+    waterfalls: tuple[Waterfall, ...] = ()  # where each route's time goes
 
     @property
     def worst_severity(self) -> Severity | None:
@@ -97,6 +99,9 @@ def build_report(session: Session) -> Report:
         findings=tuple(rank(attach_measured(drop_superseded(findings), session.experiments))),
         skipped=session.skipped,
         not_run=not_run_from_samples(session) if session.sampling else {},
+        waterfalls=tuple(
+            w for view in ctx.routes if str(view.route) not in failed and (w := waterfall(view))
+        ),
     )
 
 

@@ -106,6 +106,7 @@ class RouteProbe:
     # in sessions recorded before it was kept.
     status_counts: dict[str, int] = field(default_factory=dict)
     pools: tuple[PoolEvidence, ...] = ()  # connection pools used under the probe's load
+    single_cpu_s: float | None = None  # the process's CPU over the one-at-a-time phase
 
     @property
     def throughput_rps(self) -> float:

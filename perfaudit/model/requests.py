@@ -84,6 +84,9 @@ class RouteMeasurement:
     # Load's open model: `durations_s` run from each request's intended send time, these
     # from its actual send (what a client blind to coordinated omission reports).
     uncorrected_s: tuple[float, ...] = ()
+    # In-process runs: the app's process CPU time (every thread) over the phase; None where
+    # not measured (a live server, or a session saved before it was kept).
+    cpu_s: float | None = None
 
     @property
     def requests(self) -> int:

@@ -109,6 +109,9 @@ def _report_body(report: Report, data: PageData, *, key: str, level: int = 2) ->
     return (
         f'<section class="summary"><{h}>Summary</{h}>{sections.summary(report)}</section>'
         f'<section class="routes"><{h}>Routes</{h}>{sections.routes_table(report)}</section>'
+        f'<section class="time-split"><{h}>Where the time goes</{h}>'
+        f'<p class="hint">One request at a time: the app process\'s CPU, the database as its '
+        f"driver timed it, and waits on anything else.</p>{sections.waterfalls(report)}</section>"
         f'<section class="latency"><{h}>Latency per route</{h}>'
         f'<p class="hint">Measured phase; hover a bar for its range.</p>'
         f'<div class="hists">{sections.histograms(report)}</div></section>'

@@ -101,6 +101,38 @@ def _route_row(r: RouteSummary) -> str:
     return f"<tr><td><code>{esc(r.label)}</code></td>{tds}</tr>"
 
 
+WATERFALL_CLASSES = ("cpu", "db", "wait")  # in `Waterfall.parts` order
+
+
+def waterfalls(report: Report) -> str:
+    """Per route, one request at a time: a bar split into CPU, database and other waits."""
+    if not report.waterfalls:
+        return "<p>No route's time could be split (it needs the probe phase or -c 1).</p>"
+    rows = []
+    for w in report.waterfalls:
+        segments = "".join(
+            f'<span class="{cls}" style="width:{100 * ms / w.request_ms:.1f}%" '
+            f'title="{esc(what)}: {ms:.2f} ms ({ms / w.request_ms:.0%})"></span>'
+            for (what, ms), cls in zip(w.parts, WATERFALL_CLASSES, strict=True)
+            if ms > 0
+        )
+        parts = " · ".join(f"{esc(what)} {ms / w.request_ms:.0%}" for what, ms in w.parts if ms > 0)
+        load = w.under_load
+        under = (
+            f"; under load (c={load.concurrency}) {load.request_ms:.1f} ms, "
+            f"{load.pool_wait_ms:.1f} ms of it waiting for a pool connection"
+            if load is not None and load.pool_wait_ms > 0.05 * load.request_ms
+            else ""
+        )
+        rows.append(
+            f'<tr><td><code>{esc(w.route)}</code></td><td class="num">{w.request_ms:.2f}</td>'
+            f'<td><div class="waterfall">{segments}</div>'
+            f"<small>{parts}{esc(under)}</small></td></tr>"
+        )
+    head = "<tr><th>Route</th><th>ms</th><th>Where the time goes</th></tr>"
+    return f'<table class="waterfalls"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
+
+
 def histograms(report: Report) -> str:
     durations = {str(m.route): m.durations_s for m in report.session.measurements}
     figures = []

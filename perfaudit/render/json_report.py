@@ -13,6 +13,7 @@ from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import REPORT_SCHEMA_VERSION, Report, RouteSummary
 from perfaudit.analysis.signature import median_ms
 from perfaudit.analysis.stats import LatencySummary
+from perfaudit.analysis.waterfall import Waterfall
 from perfaudit.fileio import atomic_write
 from perfaudit.model import LoadSummary, PoolEvidence, RouteMeasurement, RouteProbe, Session
 from perfaudit.model.codec import to_jsonable
@@ -53,9 +54,29 @@ def report_to_dict(report: Report) -> dict[str, Any]:
             route: [asdict(h) for h in spots] for route, spots in report.route_hotspots.items()
         },
         "route_probes": [_probe(p) for p in session.probes],
+        "waterfalls": [_waterfall(w) for w in report.waterfalls],
         "findings": [_finding(f) for f in report.findings],
         "skipped_routes": [asdict(s) for s in report.skipped],
         "notes": list(session.notes),
+    }
+
+
+def _waterfall(w: Waterfall) -> dict[str, Any]:
+    load = w.under_load
+    return {
+        "route": w.route,
+        "request_ms": _ms(w.request_ms),
+        "cpu_ms": _ms(w.cpu_ms),
+        "database_ms": _ms(w.database_ms),
+        "database_in_process": w.database_in_process,
+        "waiting_ms": _ms(w.waiting_ms),
+        "under_load": None
+        if load is None
+        else {
+            "concurrency": load.concurrency,
+            "request_ms": _ms(load.request_ms),
+            "pool_wait_ms": _ms(load.pool_wait_ms),
+        },
     }
 
 

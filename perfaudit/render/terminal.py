@@ -17,6 +17,7 @@ from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import Report, RouteSummary
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import LoadSummary, SamplingRun
+from perfaudit.render.waterfall_terminal import waterfall_table
 
 # Colours that read on dark and on light terminals alike: no yellow or cyan (faint on
 # white), no bright white text without a background (invisible on white).
@@ -44,10 +45,13 @@ def render_terminal(report: Report, console: Console) -> None:
         console.print(_routes_table(report.routes, console, load))
     if load is not None and load.model == "open" and report.routes:
         console.print(_uncorrected_table(report.routes, console))
+    if report.waterfalls:
+        title = "Where the time goes (ms per request, one at a time)"
+        console.print(waterfall_table(report.waterfalls, console, _table(title, console)))
     if report.hotspots:
         sampled = report.session.sampling is not None
         console.print(_hotspots_table(report.hotspots, console, sampled))
-    console.print(_findings(report.findings))
+    console.print(_findings(report.findings, _time_note(report)))
     if report.skipped:
         console.print(_skipped(report))
     for note in report.session.notes:
@@ -303,7 +307,20 @@ def render_findings(findings: tuple[Finding, ...], console: Console) -> None:
     console.print(_findings(findings))
 
 
-def _findings(findings: tuple[Finding, ...]) -> Group:
+def _time_note(report: Report) -> str:
+    """Without findings, where a route's time mostly went all the same (a route that waits
+    on its database is never "nothing stands out")."""
+    for w in report.waterfalls:
+        dominant = w.dominant
+        if dominant is not None and dominant[0] != "CPU":
+            what, share = dominant
+            return f"{w.route} spends {share:.0%} of its time {what}: see where the time goes."
+    return ""
+
+
+def _findings(findings: tuple[Finding, ...], time_note: str = "") -> Group:
+    if not findings and time_note:
+        return Group(Text(f"Findings: none. {time_note}", style="bold"), Text(""))
     if not findings:
         return Group(
             Text("Findings: none. Nothing stands out in this run.", style="bold green"), Text("")

@@ -102,3 +102,17 @@ def test_threads_waiting_on_the_pool_are_not_threadpool_saturation() -> None:
     report = build_report(waiting)
     assert report.findings[0].id == "connection-pool-saturation"
     assert "threadpool-saturation" not in {f.id for f in report.findings}
+
+
+def test_a_cpu_bound_route_is_not_told_to_grow_its_pool() -> None:
+    """SQLite behind SQLAlchemy's pool at c=60 (the library sample): requests wait for
+    connections only because they share the CPU (10 ms of it each, 100 requests/s: a
+    core full); more connections would not serve more of them."""
+    s = reports_session(pool(wait_s=13.6))
+    (probe,) = s.probes
+    single = len(probe.single_durations_s)
+    busy = dataclasses.replace(s, probes=(dataclasses.replace(probe, single_cpu_s=0.010 * single),))
+    idle = dataclasses.replace(s, probes=(dataclasses.replace(probe, single_cpu_s=0.001 * single),))
+
+    assert findings(POOL_SATURATION, busy) == []
+    assert [f.id for f in findings(POOL_SATURATION, idle)] == ["connection-pool-saturation"]

@@ -10,7 +10,7 @@ from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Grades, Grading, Severity
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import displayed
-from perfaudit.analysis.pools import MIN_WAIT_SHARE, pool_wait_share
+from perfaudit.analysis.pools import MIN_WAIT_SHARE, cpu_bound, pool_wait_share
 from perfaudit.model import PoolEvidence, RouteProbe
 
 GRADES: Grades = ((Severity.HIGH, 0.3, 0.0), (Severity.MEDIUM, MIN_WAIT_SHARE, 0.0))
@@ -37,8 +37,8 @@ class ConnectionPoolSaturation:
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
         for view in ctx.routes:
             probe = view.probe
-            if probe is None:
-                continue
+            if probe is None or cpu_bound(probe):
+                continue  # a CPU-bound route holds connections longer only as it waits for the CPU
             for pool in probe.pools:
                 finding = self._finding(ctx, view, probe, pool)
                 if finding is not None:
