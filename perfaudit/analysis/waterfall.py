@@ -7,10 +7,11 @@ One request at a time, so that no request's time holds another's:
 - the request: the probe's one-at-a-time latency (no profiler, no probes), else the
   measured phase's when it ran at -c 1;
 - CPU: the app process's CPU time over the same requests, per request;
-- database: the statements' own time per request, timed at the driver in the profiled
-  phase. SQLite runs inside the process, so its time is CPU time, shown as part of it;
-  a server's (PostgreSQL…) is time the request awaits;
-- waiting on other things: the rest.
+- database: the statements' share of the profiled requests' time (timed at the driver in
+  the profiled phase), of the request. SQLite runs inside the process, so its time is CPU
+  time, shown as part of it; a server's (PostgreSQL…) is time the request awaits, the
+  driver's own work on the results included, so the CPU shown beside it is the rest;
+- waiting on other things: what remains.
 """
 
 from __future__ import annotations
@@ -74,10 +75,12 @@ def waterfall(view: RouteView) -> Waterfall | None:
         return None
     cpu_ms = _cpu_ms(view, request_ms)
     database = view.evidence.database if view.evidence else None
-    database_ms, in_process = _database_ms(database, request_ms)
-    busy = (cpu_ms or 0.0) + (0.0 if in_process else database_ms)
+    database_ms, in_process = _database_ms(view, database, request_ms)
     if cpu_ms is None and not database_ms:
         return None  # nothing to break the time into
+    if cpu_ms is not None and not in_process:  # the driver's CPU is inside the awaits
+        cpu_ms = min(cpu_ms, request_ms - database_ms)
+    busy = (cpu_ms or 0.0) + (0.0 if in_process else database_ms)
     return Waterfall(
         route=str(view.route),
         request_ms=request_ms,
@@ -110,12 +113,19 @@ def _cpu_ms(view: RouteView, request_ms: float) -> float | None:
     return min(cpu_s / requests * 1000, request_ms) if cpu_s is not None and requests else None
 
 
-def _database_ms(database: DatabaseEvidence | None, request_ms: float) -> tuple[float, bool]:
-    if database is None or not database.requests or not database.statements:
+def _database_ms(
+    view: RouteView, database: DatabaseEvidence | None, request_ms: float
+) -> tuple[float, bool]:
+    """The statements' share of the profiled requests (the phase they were timed in: the
+    profiler slows the Python around them, not the server), applied to `request_ms`."""
+    profile = view.profile
+    if database is None or not database.statements or profile is None:
+        return 0.0, False
+    if profile.request_time_s <= 0 or profile.requests != database.requests:
         return 0.0, False
     in_process = all(_in_process(s.driver, s.database) for s in database.statements)
-    total_s = sum(s.total_s for s in database.statements)
-    return min(total_s / database.requests * 1000, request_ms), in_process
+    share = sum(s.total_s for s in database.statements) / profile.request_time_s
+    return min(share, 1.0) * request_ms, in_process
 
 
 def _in_process(driver: str, database: str) -> bool:

@@ -67,8 +67,9 @@ def _caption(waterfalls: tuple[Waterfall, ...], *, coloured: bool) -> str:
     key = "c CPU, d database, . waits; " if not coloured else ""
     return (
         f"{key}one request at a time: the app process's CPU, the database as its driver "
-        "timed it"
-        + (" (SQLite runs in the process: its share is not part of CPU's)" if sqlite else "")
+        "timed it (awaiting a server includes the driver's work on the results"
+        + ("; SQLite runs in the process, on the CPU" if sqlite else "")
+        + ")"
         + ", and waits on anything else (HTTP calls, sleeps, files). Under load: the "
         "probe's mean latency, and the share of it spent waiting for a pool connection."
     )

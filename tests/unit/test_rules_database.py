@@ -107,7 +107,7 @@ def test_n_plus_one_fires_with_the_count_the_location_and_the_gain() -> None:
     assert "100 times per request" in finding.title
     assert AUTHOR_BY_ID in finding.title
     assert "SELECT … FROM authors WHERE id IN (…)" in finding.suggestion
-    assert finding.supersedes == ("cpu-hotspot",)
+    assert finding.supersedes == ("cpu-hotspot", "cacheable-call")
 
 
 def test_n_plus_one_through_sqlalchemy_suggests_eager_loading() -> None:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 from probe_builders import probe_session, route_probe
-from unit_builders import measurement
+from unit_builders import measurement, profile
 
 from perfaudit.analysis.report import build_report
 from perfaudit.model import (
@@ -25,13 +25,14 @@ def orders_session(
     database: str, *, db_s: float, cpu_ms: float, pools: tuple[PoolEvidence, ...] = ()
 ) -> Session:
     """30 one-at-a-time requests of 10 ms using `cpu_ms` of CPU each; 50 profiled requests
-    whose statements took `db_s` in all; under load (c=8) 80 ms each."""
+    of 10 ms whose statements took `db_s` in all; under load (c=8) 80 ms each."""
     probe = route_probe(ORDERS, single_ms=10.0, loaded_ms=80.0, concurrency=8)
     probe = dataclasses.replace(probe, single_cpu_s=cpu_ms / 1000 * 30, pools=pools)
     statement = StatementShape(
         "SELECT * FROM orders WHERE email = ?", "…", "asyncpg", 50, db_s, None, database=database
     )
-    s = probe_session([probe], measurements=[measurement(ORDERS)])
+    profiled = profile(ORDERS, [], requests=50, request_time_s=0.5)  # 10 ms each
+    s = probe_session([probe], measurements=[measurement(ORDERS)], profiles=[profiled])
     evidence = RouteEvidence(ORDERS, DatabaseEvidence(50, (statement,)))
     return dataclasses.replace(s, evidence=(evidence,))
 
@@ -49,6 +50,18 @@ def test_a_route_awaiting_postgresql_is_mostly_database() -> None:
     )
     assert w.dominant == ("awaiting the database", pytest.approx(0.6))
     assert w.under_load is not None and w.under_load.request_ms == pytest.approx(80.0)
+
+
+def test_the_driver_s_work_inside_the_awaits_is_not_counted_twice() -> None:
+    """9 ms of CPU beside 6 ms awaiting the server in a 10 ms request: the awaits hold the
+    driver's own decoding; 4 ms of CPU remain outside them, and nothing waits."""
+    (w,) = build_report(
+        orders_session("postgresql://app@127.0.0.1/shop", db_s=0.3, cpu_ms=9.0)
+    ).waterfalls
+
+    assert dict(w.parts) == pytest.approx(
+        {"CPU": 4.0, "awaiting the database": 6.0, "waiting on other things": 0.0}
+    )
 
 
 def test_sqlite_s_time_is_part_of_the_cpu() -> None:

@@ -97,7 +97,9 @@ class CacheableCall:
             location=location,
             evidence={
                 "calls": record.calls,
-                "calls_per_request": round(chosen.stats.calls / profile.requests, 2),
+                "calls_per_request": round(
+                    view.calls_per_request(chosen.stats) or record.calls / calls.requests, 2
+                ),
                 "distinct_args": record.distinct_args,
                 "repeat_ratio": round(ratio, 3),
                 "same_result": "yes",

@@ -108,7 +108,9 @@ class NPlusOneQueries:
             estimated_gain=Gain(latency_ms=round(gain_ms, 3), share=round(share, 4)),
             impact=production_share,
             confidence=0.9,
-            supersedes=("cpu-hotspot",),
+            # The queries are the time a cache would hide: one query instead of N removes it
+            # without serving stale rows (pg_psycopg's N+1 also "returned the same result").
+            supersedes=("cpu-hotspot", "cacheable-call"),
         )
 
 
