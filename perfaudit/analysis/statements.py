@@ -44,3 +44,23 @@ def on_this_machine(database: str) -> bool:
         return False
     host = split.hostname or ""
     return host in LOCAL_HOSTS or host.startswith("/") or "%2f" in host.lower()
+
+
+def server_time_by_function(view: RouteView) -> dict[tuple[str, str], float]:
+    """Seconds the app's functions (by file and name) spent in statements a database
+    server ran: time waiting on the server, however a driver waits for it (psycopg's
+    `wait` shows in a profile as its own time), not time on this process's CPU. SQLite's
+    run on the CPU and are not counted."""
+    database = view.evidence.database if view.evidence else None
+    waited: dict[tuple[str, str], float] = {}
+    for statement in database.statements if database else ():
+        site = statement.callsite
+        if site is not None and not in_process(statement):
+            key = (site.file, site.function)
+            waited[key] = waited.get(key, 0.0) + statement.total_s
+    return waited
+
+
+def in_process(statement: StatementShape) -> bool:
+    """SQLite (a file path or ":memory:"), not a server's URL."""
+    return statement.driver == "sqlite3" or "://" not in statement.database

@@ -21,9 +21,8 @@ from dataclasses import dataclass
 
 from perfaudit.analysis.context import RouteView
 from perfaudit.analysis.pools import pool_wait_share
+from perfaudit.analysis.statements import in_process
 from perfaudit.model import DatabaseEvidence
-
-IN_PROCESS_DRIVERS = frozenset({"sqlite3"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,18 +74,18 @@ def waterfall(view: RouteView) -> Waterfall | None:
         return None
     cpu_ms = _cpu_ms(view, request_ms)
     database = view.evidence.database if view.evidence else None
-    database_ms, in_process = _database_ms(view, database, request_ms)
+    database_ms, local = _database_ms(view, database, request_ms)
     if cpu_ms is None and not database_ms:
         return None  # nothing to break the time into
-    if cpu_ms is not None and not in_process:  # the driver's CPU is inside the awaits
+    if cpu_ms is not None and not local:  # the driver's CPU is inside the awaits
         cpu_ms = min(cpu_ms, request_ms - database_ms)
-    busy = (cpu_ms or 0.0) + (0.0 if in_process else database_ms)
+    busy = (cpu_ms or 0.0) + (0.0 if local else database_ms)
     return Waterfall(
         route=str(view.route),
         request_ms=request_ms,
         cpu_ms=cpu_ms,
         database_ms=database_ms,
-        database_in_process=in_process,
+        database_in_process=local,
         waiting_ms=max(request_ms - busy, 0.0) if cpu_ms is not None else 0.0,
         under_load=_under_load(view),
     )
@@ -123,14 +122,9 @@ def _database_ms(
         return 0.0, False
     if profile.request_time_s <= 0 or profile.requests != database.requests:
         return 0.0, False
-    in_process = all(_in_process(s.driver, s.database) for s in database.statements)
+    local = all(in_process(s) for s in database.statements)
     share = sum(s.total_s for s in database.statements) / profile.request_time_s
-    return min(share, 1.0) * request_ms, in_process
-
-
-def _in_process(driver: str, database: str) -> bool:
-    """SQLite: a file path or ":memory:", never a server's URL."""
-    return driver in IN_PROCESS_DRIVERS or "://" not in database
+    return min(share, 1.0) * request_ms, local
 
 
 def _under_load(view: RouteView) -> UnderLoad | None:

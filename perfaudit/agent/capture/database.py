@@ -40,13 +40,14 @@ import threading
 import weakref
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from time import perf_counter
 from types import FrameType, ModuleType
 from typing import Any
 
 from perfaudit.agent.capture.drivers import DriverCall, DriverHooks
+from perfaudit.agent.capture.pg_explain import dsn_from_connection, explain
 from perfaudit.agent.capture.sql import (
     MEMORY,
     bindable,
@@ -54,6 +55,7 @@ from perfaudit.agent.capture.sql import (
     explain_query_plan,
     explainable,
     normalize_sql,
+    pg_explainable,
     url_database,
 )
 from perfaudit.capture.owners import OwnerClassifier
@@ -66,6 +68,9 @@ CALIBRATION = (
 )
 EXAMPLE_CHARS = 2000
 MAX_EXPLAINED = 50
+# PostgreSQL statements explained per phase, the slowest first: each EXPLAIN opens a
+# connection of its own (20-100 ms), while the app's loop waits after the phase.
+MAX_PG_EXPLAINED = 8
 # SQLAlchemy's pysqlite dialect calls sqlite3.dbapi2.connect.
 CONNECT_MODULES: tuple[ModuleType, ...] = (sqlite3, sqlite3.dbapi2)
 
@@ -425,7 +430,7 @@ class DatabaseCollector:
             groups[(run.driver, run.database, normalize_sql(run.sql), run.callsite)].append(run)
         ranked = sorted(groups.items(), key=lambda item: -sum(r.own_s or 0.0 for r in item[1]))
         explainer = _Explainer(self._recorder.hooks, live)
-        return [
+        shapes = [
             StatementShape(
                 shape=shape,
                 example=group[0].sql[:EXAMPLE_CHARS],
@@ -439,6 +444,10 @@ class DatabaseCollector:
             )
             for i, ((driver, database, shape, callsite), group) in enumerate(ranked)
         ]
+        on_postgres = [i for i, (_, group) in enumerate(ranked) if _postgres(group[0])]
+        for i in on_postgres[:MAX_PG_EXPLAINED]:
+            shapes[i] = _with_pg_plan(shapes[i], ranked[i][1][0])
+        return shapes
 
     def _listen_sqlalchemy(self) -> Callable[[], None] | None:
         """Listen on the Engine class (async engines' sync core too), if the app uses it."""
@@ -519,6 +528,24 @@ class _Explainer:
                 if found is not None:
                     self._connections[found] = conn
         return self._connections.get(hook)
+
+
+def _postgres(run: _Run) -> bool:
+    return run.source is not None and run.database.startswith("postgresql")
+
+
+def _with_pg_plan(shape: StatementShape, run: _Run) -> StatementShape:
+    """The statement's plan from a separate read-only connection (pg_explain.py says what
+    runs there), for those with something an index can serve."""
+    if not pg_explainable(shape.shape):
+        return shape
+    dsn = dsn_from_connection(run.source)
+    explained = explain(dsn, run.sql, run.params) if dsn is not None else None
+    if explained is None:
+        return shape
+    return replace(
+        shape, pg_plan=explained.plan_json, table_rows=tuple(explained.table_rows.items())
+    )
 
 
 def _interval(group: list[_Run], requests: int) -> float:

@@ -69,6 +69,16 @@ def explain_query_plan(
         cursor.close()
 
 
+_INDEXABLE = re.compile(r"\b(?:WHERE|JOIN|ORDER\s+BY)\b", re.IGNORECASE)
+
+
+def pg_explainable(shape: str) -> bool:
+    """A read whose plan an index can change: a WHERE, a JOIN or an ORDER BY."""
+    return bool(re.match(r"\s*(?:SELECT|WITH)\b", shape, re.IGNORECASE)) and bool(
+        _INDEXABLE.search(shape)
+    )
+
+
 def explainable(shape: str) -> bool:
     return bool(_EXPLAINABLE.match(shape) and _WHERE.search(shape)) and ";" not in shape
 

@@ -17,6 +17,7 @@ from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import display_function
 from perfaudit.analysis.per_request_state import per_request_state
 from perfaudit.analysis.sampling import PROFILER as SAMPLED
+from perfaudit.analysis.statements import server_time_by_function
 from perfaudit.model import CodeLocation, FunctionStats
 
 
@@ -47,8 +48,14 @@ class CpuHotspot:
         if view.profile.request_time_s <= 0:
             return None
         waiting = waiting_by_app_function(view.profile)
-        top = max(attributions, key=lambda a: a.time_s - waiting.get(a.function.function, 0.0))
-        busy_s = top.time_s - waiting.get(top.function.function, 0.0)
+        on_server = server_time_by_function(view)
+
+        def busy(a: Attribution) -> float:
+            fid = a.function.function
+            return a.time_s - waiting.get(fid, 0.0) - on_server.get((fid.file, fid.name), 0.0)
+
+        top = max(attributions, key=busy)
+        busy_s = busy(top)
         # Time spent sleeping or waiting on a socket is no CPU hotspot: event-loop-blocked
         # and threadpool-saturation say what that waiting costs.
         share = min(max(busy_s, 0.0) / view.profile.request_time_s, 1.0)

@@ -1,5 +1,7 @@
-"""missing-index: a statement filters with WHERE, SQLite's plan reads the whole table
-(`SCAN <table>`, not `SEARCH … USING INDEX`), and the scan is a real share of the route."""
+"""missing-index: a statement filters with WHERE, its plan reads the whole table (SQLite:
+`SCAN <table>`, not `SEARCH … USING INDEX`; PostgreSQL: a Seq Scan that keeps few of the
+table's rows, or a join that reads a big table for few matches), and the scan is a real
+share of the route."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from perfaudit.analysis import pg_plans
 from perfaudit.analysis.context import AnalysisContext, RouteView
 from perfaudit.analysis.findings import Finding, Gain, Grading, Severity
 from perfaudit.analysis.needs import Needs
@@ -43,6 +46,9 @@ _ORDER_BY = re.compile(
     r"\bORDER\s+BY\s+(?:\"?\w+\"?\.)?\"?(\w+)\"?(?:\s+(?:ASC|DESC))?\s*(?:LIMIT\b|$)", re.I
 )
 # A pattern literal: group 2 is its first character (a wildcard defeats any index).
+# A quoted literal in a plan: the value a request sent (an email, a token) has no place in
+# a report; the plan explained with it shows it bound.
+_QUOTED = re.compile(r"'(?:[^']|'')*'")
 _PATTERN_LITERAL = re.compile(r"\"?(\w+)\"?\s+(?:NOT\s+)?(?:LIKE|GLOB)\s+'(.?)", re.I)
 
 
@@ -59,6 +65,10 @@ class IndexAdvice:
     columns: tuple[str, ...]  # the WHERE's columns on that table
     create: tuple[str, ...]  # CREATE INDEX statements; none when no index can help
     note: str = ""
+    # PostgreSQL: the scan as its plan says it ("Seq Scan on orders (Filter: …; ~20 of
+    # 120,000 rows)"), and what the index is for: "filter" (WHERE) or "join".
+    postgres_plan: tuple[str, ...] = ()
+    kind: str = "filter"
 
 
 class MissingIndex:
@@ -117,18 +127,19 @@ class MissingIndex:
         where = f"{location.function}()" if location else "The route"
         first = statements[0]
         executions = sum(s.executions for s in statements)
+        clause = "JOIN" if advice.kind == "join" else "WHERE"
         return Finding(
             id=self.id,
             severity=severity,
             grading=grading,
             title=f"{where} scans the whole `{advice.table}` table in {view.route} "
-            f"(WHERE on {', '.join(advice.columns)}): {share:.0%} of its time",
+            f"({clause} on {', '.join(advice.columns)}): {share:.0%} of its time",
             route=str(view.route),
             location=location,
             evidence={
                 "table": advice.table,
                 "columns": ", ".join(advice.columns),
-                "plan": " | ".join(first.plan),
+                "plan": " | ".join(advice.postgres_plan or first.plan),
                 "statement": first.shape[:300],
                 "executions_per_request": round(executions / requests, 2),
                 "profiled_statement_ms": round(scan_s * 1000, 3),
@@ -153,7 +164,10 @@ def _scans(
     groups: dict[tuple[str, str, tuple[str, ...]], list[StatementShape]] = defaultdict(list)
     first: dict[tuple[str, str, tuple[str, ...]], tuple[CodeLocation | None, IndexAdvice]] = {}
     for statement in statements:
-        advice = advise(statement.shape, statement.example, statement.plan)
+        if statement.pg_plan:
+            advice = postgres_advice(statement)
+        else:
+            advice = advise(statement.shape, statement.example, statement.plan)
         if advice is None:
             continue
         location = statement_location(ctx, statement)
@@ -165,7 +179,29 @@ def _scans(
         yield *first[key], grouped
 
 
+def postgres_advice(statement: StatementShape) -> IndexAdvice | None:
+    """The first scan of a PostgreSQL plan an index would spare (pg_plans.py decides)."""
+    rows = dict(statement.table_rows)
+    found = pg_plans.missing_indexes(statement.pg_plan, rows)
+    if not found:
+        return None
+    first = found[0]
+    note = f" {first.note}" if first.note else ""
+    return IndexAdvice(
+        table=first.table,
+        columns=first.columns,
+        create=first.create,
+        note=note,
+        postgres_plan=tuple(
+            _QUOTED.sub("?", line) for line in pg_plans.describe_plan(statement.pg_plan, rows)
+        ),
+        kind=first.kind,
+    )
+
+
 def _suggestion(advice: IndexAdvice, statement: StatementShape, scan_s: float) -> str:
+    if advice.postgres_plan:
+        return _postgres_suggestion(advice, statement, scan_s)
     scan = (
         f"SQLite reads every row of `{advice.table}` to find the matching ones "
         f"(`{short_sql(statement.shape)}`, plan `SCAN {advice.table}`), "
@@ -177,6 +213,27 @@ def _suggestion(advice: IndexAdvice, statement: StatementShape, scan_s: float) -
     return (
         f"{scan} Index the column(s) the WHERE filters on: {indexes} (in a migration, or "
         f"at startup with CREATE INDEX IF NOT EXISTS).{advice.note}"
+    )
+
+
+def _postgres_suggestion(advice: IndexAdvice, statement: StatementShape, scan_s: float) -> str:
+    what = (
+        "to find the few rows its WHERE keeps"
+        if advice.kind == "filter"
+        else ("to match the few rows the join needs")
+    )
+    scan = (
+        f"PostgreSQL reads every row of `{advice.table}` {what} (`{short_sql(statement.shape)}`, "
+        f"plan: {advice.postgres_plan[0]}), {scan_s * 1000:.1f} ms per request."
+    )
+    if not advice.create:
+        return f"{scan}{advice.note}"
+    indexes = " and ".join(f"`{create}`" for create in advice.create)
+    return (
+        f"{scan} Try {indexes}. CONCURRENTLY builds it without blocking the table's writes, "
+        "but cannot run inside a transaction: in an Alembic migration, run it in "
+        "`with op.get_context().autocommit_block():`. Then check the plan with `EXPLAIN` "
+        f"on real data.{advice.note}"
     )
 
 
