@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from time import perf_counter
-from types import FrameType, ModuleType
+from types import CodeType, FrameType, ModuleType
 from typing import Any
 
 from perfaudit.agent.capture.drivers import DriverCall, DriverHooks
@@ -155,17 +155,27 @@ class _CallSites:
 
     def __init__(self) -> None:
         self._owners = OwnerClassifier()
+        # Whether a code object is the app's, by the object itself: a statement walks the
+        # same dozen frames every time, and this runs for every statement in the phase.
+        self._is_app: dict[CodeType, bool] = {}
 
     def find(self) -> CodeLocation | None:
         return self._walk(sys._getframe()) or self._walk(_greenlet_parent_frame())
+
+    def _app_code(self, code: CodeType) -> bool:
+        known = self._is_app.get(code)
+        if known is None:
+            # "<sqlalchemy generated …>", "<string>": code made at runtime is not the app's.
+            generated = code.co_filename.startswith("<")
+            owner = "" if generated else self._owners.owner(code.co_filename, code.co_name)
+            known = self._is_app[code] = owner == "app"
+        return known
 
     def _walk(self, frame: FrameType | None) -> CodeLocation | None:
         nested: FrameType | None = None
         while frame is not None:
             code = frame.f_code
-            # "<sqlalchemy generated …>", "<string>": code made at runtime is not the app's.
-            generated = code.co_filename.startswith("<")
-            if not generated and self._owners.owner(code.co_filename, code.co_name) == "app":
+            if self._app_code(code):
                 if code.co_name not in NESTED_CODE:  # a comprehension: name its function
                     return _location(frame)
                 nested = nested or frame

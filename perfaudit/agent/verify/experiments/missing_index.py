@@ -40,6 +40,12 @@ class MissingIndexExperiment:
             return Refusal("no single CREATE INDEX to try (the suggested fix is another one)")
         table, statement = str(evidence.get("table", "")), str(evidence.get("statement", ""))
         database = str(evidence.get("database", ""))
+        if "://" in database:  # a server: its tables are everyone's connected to it
+            return Refusal(
+                "not tried on a database server: an index built there changes it for every "
+                "client; build it on a copy of the data and compare `EXPLAIN (ANALYZE)` "
+                "before and after"
+            )
         if database in ("", MEMORY):
             conn = _memory_connection(table)
             if conn is None:
