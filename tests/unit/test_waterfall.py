@@ -81,3 +81,15 @@ def test_under_load_names_the_wait_for_a_pool_connection() -> None:
 
     # 4 s of the probe's 100 × 80 ms = 8 s: half of each request's 80 ms
     assert w.under_load is not None and w.under_load.pool_wait_ms == pytest.approx(40.0)
+
+
+def test_every_format_shows_the_split() -> None:
+    from perfaudit.render.html import render_html
+    from perfaudit.render.json_report import report_to_dict
+
+    report = build_report(orders_session("postgresql://app@127.0.0.1/shop", db_s=0.3, cpu_ms=1.0))
+
+    (row,) = report_to_dict(report)["waterfalls"]
+    assert row["database_ms"] == pytest.approx(6.0) and row["cpu_ms"] == pytest.approx(1.0)
+    page = render_html(report)
+    assert 'class="waterfall"' in page and "awaiting the database 60%" in page

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
+from perfaudit.agent.capture.patches import ClassPatches
 from perfaudit.model import CodeLocation
 
 
@@ -59,21 +60,17 @@ class DriverHooks:
         self._record = record
         self._busy = busy
         self._callsite = callsite
-        self._patched: list[tuple[type, str, Any]] = []
+        self._patches = ClassPatches()
 
     def install(self) -> None:
         """Patch the drivers the app has imported (one it never imported runs nothing)."""
-        if self._patched:
+        if self._patches.active:
             return
         for owner, name, wrap in self._targets():
-            original = owner.__dict__[name]
-            self._patched.append((owner, name, original))
-            setattr(owner, name, wrap(original))
+            self._patches.wrap(owner, name, wrap)
 
     def uninstall(self) -> None:
-        for owner, name, original in reversed(self._patched):
-            setattr(owner, name, original)
-        self._patched.clear()
+        self._patches.undo()
 
     def _targets(self) -> Iterator[tuple[type, str, Callable[[Any], Any]]]:
         asyncpg = sys.modules.get("asyncpg.connection")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
 
+from perfaudit.agent.capture.patches import ClassPatches
 from perfaudit.model import PoolEvidence
 
 WAITED_S = 0.001  # a checkout slower than this queued (or connected): a quick one does not
@@ -62,18 +63,14 @@ class PoolWatch:
     def __init__(self) -> None:
         self._pools: dict[int, _Pool] = {}
         self._out: dict[int, tuple[_Pool, float]] = {}  # id(connection) → its pool, when
-        self._patched: list[tuple[type, str, Any]] = []
+        self._patches = ClassPatches()
 
     def start(self) -> None:
         for owner, name, wrap in self._targets():
-            original = owner.__dict__[name]
-            self._patched.append((owner, name, original))
-            setattr(owner, name, wrap(original))
+            self._patches.wrap(owner, name, wrap)
 
     def stop(self) -> tuple[PoolEvidence, ...]:
-        for owner, name, original in reversed(self._patched):
-            setattr(owner, name, original)
-        self._patched.clear()
+        self._patches.undo()
         return tuple(p.evidence() for p in self._pools.values() if p.checkouts)
 
     def _targets(self) -> Iterator[tuple[type, str, Callable[[Any], Any]]]:
