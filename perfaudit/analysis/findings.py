@@ -168,6 +168,14 @@ class Grading:
         return frozenset(s for s in read if s is not None)
 
 
+def evidence_text(value: EvidenceValue) -> str:
+    """An evidence value as every renderer shows it: four significant digits, and large
+    numbers whole ("20,020", not "2.002e+04")."""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+    return str(value)
+
+
 def near_note(finding: Finding) -> str | None:
     """One sentence for every renderer when another run may grade the finding otherwise."""
     near = finding.near

@@ -12,8 +12,10 @@ MIN_WAIT_SHARE = 0.1
 
 
 def pool_wait_share(probe: RouteProbe, pool: PoolEvidence) -> float:
-    """Of all the time the probe's requests took, the share spent waiting for `pool`."""
-    busy_s = sum(probe.durations_s)
+    """Of all the time the probe's requests took, the share spent waiting for `pool`. Its
+    clients were busy the whole phase (a closed loop): requests still in flight at its end,
+    which no duration counts, took their time too."""
+    busy_s = max(sum(probe.durations_s), probe.wall_s * probe.concurrency)
     return min(pool.wait_s / busy_s, 1.0) if busy_s > 0 else 0.0
 
 

@@ -81,6 +81,7 @@ class PoolEvidence:
     held_s: float  # total time connections were out, checkout to return
     returned: int  # checkouts returned within the phase (held_s covers these)
     timeouts: int  # checkouts that gave up ("QueuePool limit … reached")
+    stuck: int = 0  # checkouts still waiting when the phase ended (their wait is in wait_s)
 
     @property
     def capacity(self) -> int | None:

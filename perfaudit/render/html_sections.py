@@ -8,7 +8,7 @@ from __future__ import annotations
 import html
 from collections.abc import Iterable
 
-from perfaudit.analysis.findings import EvidenceValue, Finding, Severity, near_note
+from perfaudit.analysis.findings import EvidenceValue, Finding, Severity, evidence_text, near_note
 from perfaudit.analysis.histogram import Histogram, latency_histogram
 from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import Report, RouteSummary
@@ -221,14 +221,10 @@ def _finding(number: int, f: Finding) -> str:
 
 def _evidence(evidence: dict[str, EvidenceValue]) -> str:
     rows = "".join(
-        f"<tr><th>{esc(key)}</th><td>{esc(_fmt(value))}</td></tr>"
+        f"<tr><th>{esc(key)}</th><td>{esc(evidence_text(value))}</td></tr>"
         for key, value in evidence.items()
     )
     return f'<table class="evidence"><tbody>{rows}</tbody></table>'
-
-
-def _fmt(value: EvidenceValue) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def flame_widget(key: str) -> str:

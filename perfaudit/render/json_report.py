@@ -240,6 +240,7 @@ def _connection_pool(pool: PoolEvidence) -> dict[str, Any]:
         "max_wait_ms": _ms(pool.max_wait_s * 1000),
         "held_ms_per_checkout": _ms(pool.held_s / pool.returned * 1000) if pool.returned else None,
         "timeouts": pool.timeouts,
+        "still_waiting": pool.stuck,
     }
 
 

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from perfaudit.analysis.findings import Finding, Severity, near_note
+from perfaudit.analysis.findings import Finding, Severity, evidence_text, near_note
 from perfaudit.analysis.hotspots import Hotspot
 from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import Report, RouteSummary
@@ -393,7 +393,7 @@ def _location(f: Finding) -> str:
 def _evidence(evidence: dict[str, float | int | str]) -> Group:
     """Evidence as aligned `name  value` pairs: short values two to a row, long ones (a
     source line, a stack) on rows of their own, their names in the same column."""
-    shown = [(key, _fmt(value)) for key, value in evidence.items()]
+    shown = [(key, evidence_text(value)) for key, value in evidence.items()]
     key_width = max(len(key) for key, _ in shown)
     short = [pair for pair in shown if len(pair[1]) <= EVIDENCE_SHORT]
     long = [pair for pair in shown if len(pair[1]) > EVIDENCE_SHORT]
@@ -421,12 +421,6 @@ def _skipped(report: Report) -> Group:
     lines = [Text("Routes not driven (name them to profile them):", style="bold")]
     lines += [Text(f"  {s.route}: {s.reason}", style="dim") for s in report.skipped]
     return Group(*lines, Text(""))
-
-
-def _fmt(value: float | int | str) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
 
 
 class RuleText(Protocol):

@@ -77,6 +77,23 @@ def test_listing_items_is_explained_with_nothing_wrong(backend: tuple) -> None: 
         assert "perfaudit" not in str(finding["location"]), finding
 
 
+def test_under_load_the_small_pool_and_the_threadpool_stall_each_other(backend: tuple) -> None:  # type: ignore[type-arg]
+    """Issue 18, seen here first: at the probe's 60 requests (def routes: the threadpool's
+    40 + 20), CurrentUser's `def` lookup checks a connection out and the `def` endpoint
+    then waits for a thread while holding it; every thread waits for a connection from the
+    pool of 5 + 10. No request completes until the pool's 30 s timeout."""
+    folder, python, env, _ = backend
+    auth = f"Authorization: Bearer {env['PERFAUDIT_TEST_TOKEN']}"
+
+    result = audit(folder, python, "app.main:app", ITEMS, "-H", auth, "-n", "20", env=env)
+
+    pool = next(f for f in result.findings if f["id"] == "connection-pool-saturation")
+    assert pool["severity"] == "high"
+    assert pool["evidence"]["pool_size"] == 5 and pool["evidence"]["max_overflow"] == 10
+    assert "≥ 40 + 15" in pool["suggestion"]
+    assert "threadpool-saturation" not in {f["id"] for f in result.findings}
+
+
 def test_with_the_database_down_only_the_failure_is_reported(backend: tuple) -> None:  # type: ignore[type-arg]
     folder, python, env, server = backend
     auth = f"Authorization: Bearer {env['PERFAUDIT_TEST_TOKEN']}"

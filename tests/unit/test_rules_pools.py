@@ -116,3 +116,26 @@ def test_a_cpu_bound_route_is_not_told_to_grow_its_pool() -> None:
 
     assert findings(POOL_SATURATION, busy) == []
     assert [f.id for f in findings(POOL_SATURATION, idle)] == ["connection-pool-saturation"]
+
+
+def test_a_pool_smaller_than_the_threadpool_that_stalls_every_request() -> None:
+    """The full-stack template at 60 concurrent requests: a pool of 5 + 10, 40 threads, no
+    request completed in 30 s, 45 checkouts still waiting at the end."""
+    stalled = dataclasses.replace(
+        pool(size=5, overflow=10, wait_s=45 * 29.0), checkouts=15, stuck=45, returned=0
+    )
+    s = reports_session(stalled)
+    (probe,) = s.probes
+    probe = dataclasses.replace(probe, durations_s=(), wall_s=30.0, concurrency=60)
+    s = dataclasses.replace(s, probes=(probe,))
+
+    [finding] = findings(POOL_SATURATION, s)
+
+    assert finding.severity is Severity.HIGH
+    assert "completed 0 request(s) at 60 concurrent requests" in finding.title
+    assert finding.evidence["checkouts_still_waiting"] == 45
+    assert "here 60 ≥ 40 + 15" in finding.suggestion
+    assert (
+        "Keep a request from waiting for a thread while it holds a connection" in finding.suggestion
+    )
+    assert "total_tokens" not in finding.suggestion  # fewer threads would not help either

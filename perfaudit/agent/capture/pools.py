@@ -11,6 +11,7 @@ or opening a new one when the pool may grow. Held is from checkout to return.
 from __future__ import annotations
 
 import functools
+import itertools
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ class _Pool:
     held_s: float = 0.0
     returned: int = 0
     timeouts: int = 0
+    stuck: int = 0
 
     def checked_out(self, wait_s: float) -> None:
         self.checkouts += 1
@@ -56,6 +58,7 @@ class _Pool:
             held_s=self.held_s,
             returned=self.returned,
             timeouts=self.timeouts,
+            stuck=self.stuck,
         )
 
 
@@ -63,6 +66,8 @@ class PoolWatch:
     def __init__(self) -> None:
         self._pools: dict[int, _Pool] = {}
         self._out: dict[int, tuple[_Pool, float]] = {}  # id(connection) → its pool, when
+        self._waiting: dict[int, tuple[_Pool, float]] = {}  # checkouts in progress
+        self._tickets = itertools.count()
         self._patches = ClassPatches()
 
     def start(self) -> None:
@@ -70,8 +75,16 @@ class PoolWatch:
             self._patches.wrap(owner, name, wrap)
 
     def stop(self) -> tuple[PoolEvidence, ...]:
+        """What each pool saw; checkouts still waiting count with the wait so far (under
+        a deadlock, they are all there is to see)."""
         self._patches.undo()
-        return tuple(p.evidence() for p in self._pools.values() if p.checkouts)
+        now = perf_counter()
+        for stats, started in self._waiting.values():
+            stats.stuck += 1
+            stats.wait_s += now - started
+            stats.max_wait_s = max(stats.max_wait_s, now - started)
+        self._waiting.clear()
+        return tuple(p.evidence() for p in self._pools.values() if p.checkouts or p.stuck)
 
     def _targets(self) -> Iterator[tuple[type, str, Callable[[Any], Any]]]:
         queue_pool = getattr(sys.modules.get("sqlalchemy.pool"), "QueuePool", None)
@@ -89,10 +102,25 @@ class PoolWatch:
             known = self._pools[id(pool)] = describe(pool)
         return known
 
-    def _taken(self, stats: _Pool, connection: Any, started: float) -> None:
+    def _waits(self, stats: _Pool) -> tuple[int, float]:
+        ticket, started = next(self._tickets), perf_counter()
+        self._waiting[ticket] = (stats, started)
+        return ticket, started
+
+    def _taken(self, ticket: int, stats: _Pool, connection: Any, started: float) -> None:
         now = perf_counter()
+        self._waiting.pop(ticket, None)
         stats.checked_out(now - started)
         self._out[id(connection)] = (stats, now)
+
+    def _failed(self, ticket: int, stats: _Pool, exc: BaseException) -> None:
+        """A checkout that gave up ("QueuePool limit … reached, timed out"): it waited too."""
+        taken = self._waiting.pop(ticket, None)
+        if taken is not None:
+            waited = perf_counter() - taken[1]
+            stats.wait_s += waited
+            stats.max_wait_s = max(stats.max_wait_s, waited)
+        stats.timeouts += "timeout" in type(exc).__name__.lower()
 
     def _given_back(self, connection: Any) -> None:
         taken = self._out.pop(id(connection), None)
@@ -105,13 +133,14 @@ class PoolWatch:
         def wrap(original: Any) -> Any:
             @functools.wraps(original)
             def checkout(pool: Any) -> Any:
-                stats, started = self._pool(pool, describe), perf_counter()
+                stats = self._pool(pool, describe)
+                ticket, started = self._waits(stats)
                 try:
                     record = original(pool)
-                except Exception as exc:
-                    stats.timeouts += "timeout" in type(exc).__name__.lower()
+                except BaseException as exc:
+                    self._failed(ticket, stats, exc)
                     raise
-                self._taken(stats, record, started)
+                self._taken(ticket, stats, record, started)
                 return record
 
             return checkout
@@ -130,13 +159,14 @@ class PoolWatch:
         def wrap(original: Any) -> Any:
             @functools.wraps(original)
             async def acquire(pool: Any, *args: Any, **kwargs: Any) -> Any:
-                stats, started = self._pool(pool, describe), perf_counter()
+                stats = self._pool(pool, describe)
+                ticket, started = self._waits(stats)
                 try:
                     connection = await original(pool, *args, **kwargs)
-                except Exception as exc:
-                    stats.timeouts += "timeout" in type(exc).__name__.lower()
+                except BaseException as exc:
+                    self._failed(ticket, stats, exc)
                     raise
-                self._taken(stats, connection, started)
+                self._taken(ticket, stats, connection, started)
                 return connection
 
             return acquire

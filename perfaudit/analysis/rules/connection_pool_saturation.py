@@ -48,15 +48,18 @@ class ConnectionPoolSaturation:
         self, ctx: AnalysisContext, view: RouteView, probe: RouteProbe, pool: PoolEvidence
     ) -> Finding | None:
         share = pool_wait_share(probe, pool)
-        requests = len(probe.durations_s)
-        if share < MIN_WAIT_SHARE or not requests or not pool.checkouts:
+        attempts = pool.checkouts + pool.stuck + pool.timeouts
+        if share < MIN_WAIT_SHARE or not attempts:
             return None
-        wait_ms = pool.wait_s / requests * 1000
+        # Shared by the requests that completed; when few did, each checkout's own wait.
+        stalled = _stalled(probe, pool)
+        wait_ms = pool.wait_s / (attempts if stalled else len(probe.durations_s)) * 1000
         held_ms = pool.held_s / pool.returned * 1000 if pool.returned else 0.0
         grading = Grading(share, wait_ms, GRADES)
         severity = grading.severity or Severity.MEDIUM
         capacity = pool.capacity
         limit = f"{capacity} connection(s)" if capacity is not None else "no limit"
+        threaded = view.endpoint_async is False
         evidence: dict[str, float | int | str] = {
             "pool": pool.kind,
             "pool_size": pool.size,
@@ -68,27 +71,51 @@ class ConnectionPoolSaturation:
             "checkouts_waited": f"{pool.waited} of {pool.checkouts}",
             "held_ms_per_checkout": round(held_ms, 2),
             "checkout_timeouts": pool.timeouts,
+            "checkouts_still_waiting": pool.stuck,
+            "requests_completed": len(probe.durations_s),
         }
         if pool.timeout_s is not None:
             evidence["pool_timeout_s"] = pool.timeout_s
-        if view.endpoint_async is False:
+        if threaded:
             evidence["anyio_thread_tokens"] = _tokens(probe)
+        title = (
+            f"{view.route} waits {wait_ms:.0f} ms per request for a connection from a pool of "
+            f"{limit} at {probe.concurrency} concurrent requests ({share:.0%} of its time)"
+        )
+        if stalled:
+            title = (
+                f"{view.route} completed {len(probe.durations_s)} request(s) at "
+                f"{probe.concurrency} concurrent requests: {pool.stuck + pool.timeouts} gave up "
+                f"or were still waiting for a connection from a pool of {limit}"
+            )
         return Finding(
             id=self.id,
             severity=severity,
             grading=grading,
-            title=f"{view.route} waits {wait_ms:.0f} ms per request for a connection from a "
-            f"pool of {limit} at {probe.concurrency} concurrent requests ({share:.0%} of its "
-            "time)",
+            title=title,
             route=str(view.route),
             location=displayed(probe.endpoint, ctx.session.app_root) if probe.endpoint else None,
             evidence=evidence,
-            suggestion=_suggestion(probe, pool, held_ms, view.endpoint_async is False),
+            suggestion=_suggestion(probe, pool, held_ms, threaded),
             estimated_gain=Gain(latency_ms=round(wait_ms, 3), share=round(share, 4)),
             impact=share,
             confidence=0.9,
             supersedes=("threadpool-saturation",),
         )
+
+
+def _stalled(probe: RouteProbe, pool: PoolEvidence) -> bool:
+    """More requests gave up on a connection, or were still waiting for one at the end,
+    than completed."""
+    return pool.stuck + pool.timeouts > len(probe.durations_s)
+
+
+def _deadlocked(probe: RouteProbe, pool: PoolEvidence, tokens: int) -> bool:
+    """Stalled with at least as many requests in flight as threads and connections
+    together: with sync sessions, threads can all wait for connections held by requests
+    that wait for a thread."""
+    capacity = pool.capacity
+    return _stalled(probe, pool) and capacity is not None and probe.concurrency >= tokens + capacity
 
 
 def _tokens(probe: RouteProbe) -> int:
@@ -116,8 +143,25 @@ def _suggestion(probe: RouteProbe, pool: PoolEvidence, held_ms: float, threaded:
         f"holding it. Then size the pool to the concurrency the database can take: {size}, "
         "with the pools of all workers together below the server's `max_connections`."
     )
+    tokens = _tokens(probe)
+    if threaded and _deadlocked(probe, pool, tokens):
+        assert capacity is not None  # _deadlocked: a pool with a limit
+        return (
+            f"Under load {len(probe.durations_s)} request(s) completed while "
+            f"{pool.stuck + pool.timeouts} gave up or hung waiting for a connection. A request "
+            "that holds a connection waits for a thread to go on (its session keeps the "
+            "connection from a `def` dependency that queried, such as the current user's "
+            "lookup, to the `def` endpoint), while the threads are taken by requests waiting "
+            "for a connection: nothing moves until the pool's timeout fails the waiters. That "
+            f"needs as many requests in flight as threads and connections together: here "
+            f"{probe.concurrency} ≥ {tokens} + {capacity}. Keep a request from waiting for a "
+            "thread while it holds a connection: query in one `def` (look the user up in the "
+            "endpoint's own thread), or make the dependencies and the endpoint `async def` on "
+            f"an async engine. Or raise the bar: with a pool of {tokens} ({size}), it takes "
+            f"{2 * tokens} requests at once, and uvicorn's `--limit-concurrency` can keep them "
+            "below it."
+        )
     if threaded:
-        tokens = _tokens(probe)
         advice += (
             f" Do not raise AnyIO's {tokens} threads to fix this: the threads wait on the same "
             "connections, and more of them only lengthen the queue."
