@@ -17,13 +17,14 @@ and seeds 50,000 products with `generate_series`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg  # type: ignore[import-untyped]  # (no py.typed)
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
+
+from sample_apps._postgres import database_url
 
 PRODUCT_COUNT = 50_000
 PAGE_SIZE = 20
@@ -65,19 +66,9 @@ class Product(BaseModel):
     stock: int
 
 
-def database_url() -> str:
-    url = os.environ.get("PERFAUDIT_PG_URL", "")
-    if not url:
-        raise RuntimeError(
-            "pg_clean needs PostgreSQL: set PERFAUDIT_PG_URL to a database's URL "
-            "(postgresql://user@host:port/db)."
-        )
-    return url
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, asyncpg.Pool]]:
-    pool = await asyncpg.create_pool(database_url(), min_size=2, max_size=10)
+    pool = await asyncpg.create_pool(database_url("pg_clean"), min_size=2, max_size=10)
     try:
         async with pool.acquire() as connection, connection.transaction():
             await connection.execute(SETUP)

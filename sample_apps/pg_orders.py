@@ -27,7 +27,6 @@ app's tables (all named `pgo_…`, so other apps can share the database) and see
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -35,6 +34,8 @@ from datetime import datetime
 import asyncpg  # type: ignore[import-untyped]  # (no py.typed)
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
+
+from sample_apps._postgres import database_url
 
 CUSTOMER_COUNT = 6_000
 ORDER_COUNT = 120_000  # 20 per customer
@@ -115,19 +116,9 @@ class Customer(BaseModel):
     name: str
 
 
-def database_url() -> str:
-    url = os.environ.get("PERFAUDIT_PG_URL", "")
-    if not url:
-        raise RuntimeError(
-            "pg_orders needs PostgreSQL: set PERFAUDIT_PG_URL to a database's URL "
-            "(postgresql://user@host:port/db)."
-        )
-    return url
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, asyncpg.Pool]]:
-    pool = await asyncpg.create_pool(database_url(), min_size=2, max_size=10)
+    pool = await asyncpg.create_pool(database_url("pg_orders"), min_size=2, max_size=10)
     try:
         async with pool.acquire() as connection, connection.transaction():
             await connection.execute(SETUP)

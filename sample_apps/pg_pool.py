@@ -23,7 +23,6 @@ database) and seeds 10,000 reports with `generate_series`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -33,6 +32,8 @@ from pydantic import BaseModel
 from sqlalchemy import Engine, create_engine, make_url, text
 from sqlalchemy.engine import URL, Row
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from sample_apps._postgres import database_url
 
 REPORT_COUNT = 10_000
 POOL = {"pool_size": 2, "max_overflow": 0, "pool_timeout": 30}
@@ -67,20 +68,14 @@ class Report(BaseModel):
     orders: int
 
 
-def database_url(driver: str) -> URL:
-    url = os.environ.get("PERFAUDIT_PG_URL", "")
-    if not url:
-        raise RuntimeError(
-            "pg_pool needs PostgreSQL: set PERFAUDIT_PG_URL to a database's URL "
-            "(postgresql://user@host:port/db)."
-        )
-    return make_url(url).set(drivername=f"postgresql+{driver}")
+def driver_url(driver: str) -> URL:
+    return make_url(database_url("pg_pool")).set(drivername=f"postgresql+{driver}")
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, AsyncEngine | Engine]]:
-    engine = create_async_engine(database_url("asyncpg"), **POOL)
-    sync_engine = create_engine(database_url("psycopg"), **POOL)
+    engine = create_async_engine(driver_url("asyncpg"), **POOL)
+    sync_engine = create_engine(driver_url("psycopg"), **POOL)
     try:
         async with engine.begin() as connection:
             for statement in SETUP:

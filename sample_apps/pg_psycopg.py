@@ -22,7 +22,6 @@ database) and seeds 2,000 authors and 50,000 posts over 40 tags with `generate_s
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -31,6 +30,8 @@ from typing import Any
 import psycopg
 from fastapi import FastAPI, HTTPException, Request
 from pydantic import BaseModel
+
+from sample_apps._postgres import database_url
 
 AUTHOR_COUNT = 2_000
 POST_COUNT = 50_000
@@ -96,19 +97,9 @@ class Database:
         self.lock = asyncio.Lock()
 
 
-def database_url() -> str:
-    url = os.environ.get("PERFAUDIT_PG_URL", "")
-    if not url:
-        raise RuntimeError(
-            "pg_psycopg needs PostgreSQL: set PERFAUDIT_PG_URL to a database's URL "
-            "(postgresql://user@host:port/db)."
-        )
-    return url
-
-
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Database]]:
-    connection = await psycopg.AsyncConnection.connect(database_url(), autocommit=True)
+    connection = await psycopg.AsyncConnection.connect(database_url("pg_psycopg"), autocommit=True)
     try:
         async with connection.transaction():
             for statement in SETUP:
