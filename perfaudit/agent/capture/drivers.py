@@ -97,9 +97,9 @@ class DriverHooks:
                 try:
                     return original(target, query, *args, **kwargs)
                 finally:
-                    self._done(
-                        driver, database(target), query, args, callsite=callsite, started=started
-                    )
+                    params = args[0] if args else kwargs.get("params")
+                    where = database(target)
+                    self._done(driver, where, query, params, callsite=callsite, started=started)
 
             return hooked
 
@@ -117,9 +117,9 @@ class DriverHooks:
                 try:
                     return await original(target, query, *args, **kwargs)
                 finally:
-                    self._done(
-                        driver, database(target), query, args, callsite=callsite, started=started
-                    )
+                    params = args[0] if args else kwargs.get("params")
+                    where = database(target)
+                    self._done(driver, where, query, params, callsite=callsite, started=started)
 
             return hooked
 
@@ -142,13 +142,12 @@ class DriverHooks:
         driver: str,
         where: tuple[str, Any],
         query: Any,
-        args: tuple[Any, ...],
+        params: Any,
         *,
         callsite: CodeLocation | None,
         started: float,
     ) -> None:
         database, connection = where
-        params = args[0] if args else None
         call = DriverCall(
             _text(query), driver, database, params, started, perf_counter() - started,
             callsite, connection,
