@@ -113,6 +113,18 @@ def test_the_report_loads_cleanly_and_lists_the_planted_findings(
     assert pricing_html.stat().st_size < 1_000_000
 
 
+def test_where_the_time_goes_draws_a_bar_per_route(pricing: Page) -> None:
+    """The CPU-bound route's bar is mostly CPU, drawn at a width the browser lays out."""
+    rows = pricing.page.locator("table.waterfalls tbody tr")
+    assert rows.count() >= 3
+    featured = rows.filter(has_text="/quotes/featured")
+    cpu = featured.locator(".waterfall .cpu").bounding_box()
+    bar = featured.locator(".waterfall").bounding_box()
+    assert cpu is not None and bar is not None
+    assert cpu["width"] > 0.5 * bar["width"]
+    assert "CPU" in featured.inner_text()
+
+
 def test_a_click_zooms_into_a_frame_and_reset_zooms_out(pricing: Page) -> None:
     page = pricing.page
     assert page.locator(".fr").count() > 5
