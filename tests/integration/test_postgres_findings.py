@@ -78,3 +78,60 @@ def test_the_clean_app_stays_clean(perfaudit: Any, database: str) -> None:
     assert result.code == 0, result.stderr
     assert [f["id"] for f in result.report["findings"] if f["severity"] != "info"] == []
     assert result.report["waterfalls"][0]["database_ms"] > 0
+
+
+PSYCOPG2_APP = """
+import os
+from contextlib import asynccontextmanager
+
+import psycopg2
+from fastapi import FastAPI
+
+SETUP = (
+    "DROP TABLE IF EXISTS p2_authors; CREATE TABLE p2_authors (id int PRIMARY KEY, name text);"
+    " INSERT INTO p2_authors SELECT g, 'Author ' || g FROM generate_series(1, 100) g"
+)
+
+
+@asynccontextmanager
+async def lifespan(app):
+    conn = psycopg2.connect(os.environ["PERFAUDIT_PG_URL"])
+    conn.autocommit = True
+    with conn.cursor() as cursor:
+        cursor.execute(SETUP)
+    app.state.conn = conn
+    yield
+    conn.close()
+
+
+app = FastAPI(lifespan=lifespan)
+
+
+def author_names(conn):
+    names = []
+    with conn.cursor() as cursor:
+        for author_id in range(1, 31):
+            cursor.execute("SELECT name FROM p2_authors WHERE id = %s", (author_id,))
+            names.append(cursor.fetchone()[0])
+    return names
+
+
+@app.get("/authors")
+def authors():
+    return author_names(app.state.conn)
+"""
+
+
+def test_psycopg2_queries_are_seen_through_a_cursor_class_of_perfaudit_s_own(
+    perfaudit: Any, database: str, tmp_path: Any
+) -> None:
+    (tmp_path / "p2app.py").write_text(PSYCOPG2_APP)
+
+    result = perfaudit("profile", "p2app:app", "/authors", "--app-dir", str(tmp_path), "-q")
+
+    assert result.code == 0, result.stderr
+    first = result.report["findings"][0]
+    assert first["id"] == "n-plus-one-queries"
+    assert first["evidence"]["driver"] == "psycopg2"
+    assert first["evidence"]["executions_per_request"] == 30
+    assert first["location"]["function"] == "author_names"

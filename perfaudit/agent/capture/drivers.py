@@ -6,8 +6,11 @@ What is hooked: asyncpg's `Connection._execute` and `_executemany` (every `fetch
 `fetchrow`, `fetchval`, `execute` with arguments, `executemany`, on a pool's connections
 too) and `Connection.execute` without arguments (the simple-query path); psycopg's
 `Cursor.execute`/`executemany` and `AsyncCursor.execute`/`executemany` (its connections'
-`execute` go through them). Prepared statements (`conn.prepare(...)`) and server-side
-cursors are not seen.
+`execute` go through them); psycopg2, whose cursor is a C type no method of which can be
+replaced, through a cursor class of perfaudit's own that its open connections create
+while the phase runs (`connection.cursor_factory`, where the app set none). Prepared
+statements (`conn.prepare(...)`), server-side cursors and psycopg2 connections opened
+during the phase are not seen.
 
 Timing: from the call to its return, measured around the driver's own method. For an
 async driver that is the await: the round trip to the server, its work, and the wait for
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -61,16 +65,41 @@ class DriverHooks:
         self._busy = busy
         self._callsite = callsite
         self._patches = ClassPatches()
+        self._psycopg2: list[Any] = []  # connections given our cursor class
 
     def install(self) -> None:
         """Patch the drivers the app has imported (one it never imported runs nothing)."""
-        if self._patches.active:
+        if self._patches.active or self._psycopg2:
             return
         for owner, name, wrap in self._targets():
             self._patches.wrap(owner, name, wrap)
+        self._psycopg2 = self._timed_psycopg2_cursors()
 
     def uninstall(self) -> None:
         self._patches.undo()
+        for conn in self._psycopg2:
+            with contextlib.suppress(Exception):  # closed meanwhile
+                conn.cursor_factory = None
+        self._psycopg2 = []
+
+    def _timed_psycopg2_cursors(self) -> list[Any]:
+        extensions = sys.modules.get("psycopg2.extensions")
+        if extensions is None:
+            return []
+        timed = self._sync_wrapper("psycopg2", _psycopg2_database)
+        base = extensions.cursor
+        cursor = type(
+            "PerfauditTimedCursor",
+            (base,),
+            {"execute": timed(base.execute), "executemany": timed(base.executemany)},
+        )
+        given = []
+        for conn in gc.get_objects():
+            if isinstance(conn, extensions.connection) and conn.cursor_factory is None:
+                with contextlib.suppress(Exception):
+                    conn.cursor_factory = cursor
+                    given.append(conn)
+        return given
 
     def _targets(self) -> Iterator[tuple[type, str, Callable[[Any], Any]]]:
         asyncpg = sys.modules.get("asyncpg.connection")
@@ -175,6 +204,14 @@ def _asyncpg_database(conn: Any) -> tuple[str, Any]:
     name = getattr(params, "database", "") or ""
     host = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) and len(addr) >= 2 else str(addr)
     return f"postgresql://{user}@{host}/{name}", conn
+
+
+def _psycopg2_database(cursor: Any) -> tuple[str, Any]:
+    conn = cursor.connection
+    params = conn.get_dsn_parameters()
+    host = params.get("host", "")
+    where = f"{host}:{params.get('port', '')}" if host else ""
+    return f"postgresql://{params.get('user', '')}@{where}/{params.get('dbname', '')}", conn
 
 
 def _psycopg_database(cursor: Any) -> tuple[str, Any]:

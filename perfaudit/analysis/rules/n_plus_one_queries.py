@@ -130,6 +130,7 @@ def _suggestion(statement: StatementShape, where: str, per_request: float) -> st
     one_query = {
         "asyncpg": f"`SELECT … FROM {table} WHERE {key} = ANY($1)` with the list of them",
         "psycopg": f"`SELECT … FROM {table} WHERE {key} = ANY(%s)` with the list of them",
+        "psycopg2": f"`SELECT … FROM {table} WHERE {key} = ANY(%s)` with the list of them",
     }.get(statement.driver, f"`SELECT … FROM {table} WHERE {key} IN (…)`")
     return (
         f"{found} Load them in one query: collect the {key} values of the rows you already "
