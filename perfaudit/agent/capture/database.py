@@ -263,7 +263,7 @@ class _Recorder:
         pending: _Pending | None = getattr(self._local, "pending", None)
         if pending is not None and self._pending.get(pending.cursor_id) is not pending:
             pending = None  # left over from an execute that failed
-        callsite = pending.callsite if pending else self._sites.find()
+        callsite = pending.callsite if pending else self._sites.find() or self._staged()
         if pending is None and callsite is None and self._async_in_flight:
             hook.current = None  # an async driver's own thread: SQLAlchemy's events record it
             return
@@ -284,6 +284,14 @@ class _Recorder:
 
     def callsite(self) -> CodeLocation | None:
         return self._sites.find()
+
+    def stage(self, site: CodeLocation | None) -> None:
+        """The app's call site of the work this thread runs for it (aiosqlite's thread)."""
+        self._local.site = site
+
+    def _staged(self) -> CodeLocation | None:
+        site: CodeLocation | None = getattr(self._local, "site", None)
+        return site
 
     def driver_call(self, call: DriverCall) -> None:
         if not self.recording:
@@ -371,7 +379,10 @@ class DatabaseCollector:
         self._unlisten: Callable[[], None] | None = None
         recorder = self._recorder
         self._drivers = DriverHooks(
-            recorder.driver_call, busy=recorder.busy, callsite=recorder.callsite
+            recorder.driver_call,
+            busy=recorder.busy,
+            callsite=recorder.callsite,
+            stage=recorder.stage,
         )
 
     def install(self) -> None:

@@ -12,6 +12,11 @@ while the phase runs (`connection.cursor_factory`, where the app set none). Prep
 statements (`conn.prepare(...)`), server-side cursors and psycopg2 connections opened
 during the phase are not seen.
 
+aiosqlite runs sqlite3 in a thread of its own, where SQLite's trace callback (database.py)
+records each statement but no frame of the app is on the stack: its `Connection._execute`,
+through which every call passes, hands the app's call site to that thread with the work
+(`stage`), for the statement the work runs.
+
 Timing: from the call to its return, measured around the driver's own method. For an
 async driver that is the await: the round trip to the server, its work, and the wait for
 the loop to resume the request, which is what the request spends on the statement.
@@ -60,10 +65,12 @@ class DriverHooks:
         *,
         busy: Callable[[], bool],
         callsite: Callable[[], CodeLocation | None],
+        stage: Callable[[CodeLocation | None], None],
     ) -> None:
         self._record = record
         self._busy = busy
         self._callsite = callsite
+        self._stage = stage
         self._patches = ClassPatches()
         self._psycopg2: list[Any] = []  # connections given our cursor class
 
@@ -108,6 +115,9 @@ class DriverHooks:
             yield conn, "_execute", self._async_wrapper("asyncpg", _asyncpg_database)
             yield conn, "_executemany", self._async_wrapper("asyncpg", _asyncpg_database)
             yield conn, "execute", self._asyncpg_simple_query
+        aiosqlite = sys.modules.get("aiosqlite.core")
+        if aiosqlite is not None:
+            yield aiosqlite.Connection, "_execute", self._aiosqlite_call_site
         psycopg = sys.modules.get("psycopg")
         if psycopg is not None:
             for name in ("execute", "executemany"):
@@ -163,6 +173,26 @@ class DriverHooks:
             if args:
                 return await original(conn, query, *args, **kwargs)
             return await timed(conn, query, **kwargs)
+
+        return execute
+
+    def _aiosqlite_call_site(self, original: Any) -> Any:
+        """The work aiosqlite queues for its thread, run there with the app's call site."""
+
+        @functools.wraps(original)
+        async def execute(conn: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+            site = self._callsite()
+            if site is None:
+                return await original(conn, fn, *args, **kwargs)
+
+            def at_site(*inner: Any, **named: Any) -> Any:
+                self._stage(site)
+                try:
+                    return fn(*inner, **named)
+                finally:
+                    self._stage(None)
+
+            return await original(conn, at_site, *args, **kwargs)
 
         return execute
 
