@@ -341,3 +341,27 @@ def test_a_scan_leads_the_cpu_hotspot_of_its_time_with_the_same_figures() -> Non
     assert finding.estimated_gain.latency_ms == pytest.approx(1.9, rel=1e-2)
     [hotspot] = findings(CPU_HOTSPOT, s)  # what it replaced: the same 2.7 ms a request
     assert hotspot.evidence["ms_per_request"] == pytest.approx(0.8 * 2.7, rel=1e-2)
+
+
+def test_queries_repeated_in_the_same_loop_share_its_time() -> None:
+    """The RealWorld app lists 20 articles and, per article, reads its author, its tags
+    and its favourites count: three statements 20 times each, 1.5 ms apart. Each interval
+    holds all three queries, so each claims its part (by its own time), not the whole."""
+    author = statement(AUTHOR_BY_ID, executions=1000, total_s=0.02, interval_s=0.0015)
+    tags = statement(
+        "SELECT t.tag FROM tags t JOIN articles_to_tags att ON t.tag = att.tag "
+        "AND att.article_id = (SELECT id FROM articles WHERE slug = ?)",
+        executions=1000, total_s=0.02, interval_s=0.0015, function="get_tags",
+    )  # fmt: skip
+    count = statement(
+        "SELECT count(*) FROM favorites WHERE article_id = ?",
+        executions=1000, total_s=0.02, interval_s=0.0015, function="get_count",
+    )  # fmt: skip
+
+    found = findings(N_PLUS_ONE, db_session(author, tags, count, latency_ms=40.0))
+
+    # (20 − 1) × 1.5 ms ÷ 3 = 9.5 ms of each 20 ms profiled request: 47.5%, not 142.5%
+    assert [f.evidence["share_of_route_time"] for f in found] == pytest.approx([0.475] * 3)
+    joined = next(f for f in found if f.location and f.location.function == "get_tags")
+    assert "FROM tags WHERE slug" not in joined.suggestion  # no such column: a join
+    assert "give it the list of keys" in joined.suggestion
