@@ -37,7 +37,7 @@ class Waterfall:
     route: str
     request_ms: float  # mean, one request at a time
     cpu_ms: float | None  # None where the process's CPU was not measured
-    database_ms: float  # the statements' own time
+    database_ms: float  # the statements' share of the profiled requests, of request_ms
     database_in_process: bool  # SQLite: database_ms is CPU time, inside cpu_ms
     waiting_ms: float  # neither CPU nor the database: HTTP calls, sleeps, files
     under_load: UnderLoad | None = None
