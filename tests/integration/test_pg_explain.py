@@ -297,6 +297,18 @@ def test_no_server_gives_no_plan_quickly() -> None:
 # --- the app's database, from its connection --------------------------------------------
 
 
+def _assert_reaches_the_server(dsn: PgDsn | None, server: Postgres) -> None:
+    """The DSN names the test server's address, user and database, and explains there."""
+    assert dsn is not None
+    assert (dsn.host, dsn.port, dsn.user, dsn.database) == (
+        "127.0.0.1",
+        server.port,
+        "postgres",
+        "postgres",
+    )
+    _assert_advises_the_index(explain(dsn, BY_EMAIL, ("c7@example.com",)), "asyncpg")
+
+
 def test_dsn_from_asyncpg_connections_and_pools(server: Postgres, dsn: PgDsn) -> None:
     async def found() -> list[PgDsn | None]:
         conn = await asyncpg.connect(server.url())
@@ -313,14 +325,7 @@ def test_dsn_from_asyncpg_connections_and_pools(server: Postgres, dsn: PgDsn) ->
             await conn.close()
 
     for each in asyncio.run(found()):
-        assert each is not None
-        assert (each.host, each.port, each.user, each.database) == (
-            "127.0.0.1",
-            server.port,
-            "postgres",
-            "postgres",
-        )
-        _assert_advises_the_index(explain(each, BY_EMAIL, ("c7@example.com",)), "asyncpg")
+        _assert_reaches_the_server(each, server)
 
 
 def test_dsn_from_an_asyncpg_connection_on_a_unix_socket(server: Postgres) -> None:
@@ -348,14 +353,7 @@ def test_dsn_from_psycopg_connections(server: Postgres) -> None:
     with psycopg.connect(server.url()) as conn:
         sync = dsn_from_connection(conn)
     for each in (sync, asyncio.run(from_async())):
-        assert each is not None
-        assert (each.host, each.port, each.user, each.database) == (
-            "127.0.0.1",
-            server.port,
-            "postgres",
-            "postgres",
-        )
-        _assert_advises_the_index(explain(each, BY_EMAIL, ("c7@example.com",)), "asyncpg")
+        _assert_reaches_the_server(each, server)
 
 
 def test_dsn_from_sqlalchemy_urls_and_engines(server: Postgres) -> None:

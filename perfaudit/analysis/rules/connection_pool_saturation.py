@@ -11,10 +11,10 @@ from perfaudit.analysis.findings import Finding, Gain, Grades, Grading, Severity
 from perfaudit.analysis.needs import Needs
 from perfaudit.analysis.paths import displayed
 from perfaudit.analysis.pools import MIN_WAIT_SHARE, cpu_bound, pool_wait_share
+from perfaudit.analysis.sampling import DEFAULT_TOKENS
 from perfaudit.model import PoolEvidence, RouteProbe
 
 GRADES: Grades = ((Severity.HIGH, 0.3, 0.0), (Severity.MEDIUM, MIN_WAIT_SHARE, 0.0))
-DEFAULT_TOKENS = 40  # AnyIO's threads for `def` endpoints, unless the app changes it
 
 
 class ConnectionPoolSaturation:
