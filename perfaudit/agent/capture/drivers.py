@@ -137,7 +137,7 @@ class DriverHooks:
                     return original(target, query, *args, **kwargs)
                 finally:
                     params = args[0] if args else kwargs.get("params")
-                    where = database(target)
+                    where = _where(database, target)
                     self._done(driver, where, query, params, callsite=callsite, started=started)
 
             return hooked
@@ -157,7 +157,7 @@ class DriverHooks:
                     return await original(target, query, *args, **kwargs)
                 finally:
                     params = args[0] if args else kwargs.get("params")
-                    where = database(target)
+                    where = _where(database, target)
                     self._done(driver, where, query, params, callsite=callsite, started=started)
 
             return hooked
@@ -212,6 +212,15 @@ class DriverHooks:
             callsite, connection,
         )  # fmt: skip
         self._record(call)
+
+
+def _where(database: Callable[[Any], tuple[str, Any]], target: Any) -> tuple[str, Any]:
+    """The statement's database, or none: a connection closed by the statement itself (or
+    a driver version with other attributes) must not turn into an error of the app's."""
+    try:
+        return database(target)
+    except Exception:
+        return "", None
 
 
 def _text(query: Any) -> str:
