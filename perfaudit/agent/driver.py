@@ -51,6 +51,7 @@ class PhaseResult:
     abandoned: int  # requests still running (hung) when the phase ended
     gave_up: bool  # stopped after MAX_CONSECUTIVE_TIMEOUTS timeouts in a row
     cpu_s: float = 0.0  # the process's CPU time (every thread) over the phase
+    response_bytes: int = 0  # the response bodies' bytes, every request's
 
     @property
     def requests(self) -> int:
@@ -60,12 +61,13 @@ class PhaseResult:
 class Exchange:
     """One request's receive/send pair. `end` is the time the last body byte was sent."""
 
-    __slots__ = ("body", "body_sent", "chunks", "end", "status", "waiter")
+    __slots__ = ("body", "body_sent", "chunks", "end", "sent_bytes", "status", "waiter")
 
     def __init__(self, body: bytes) -> None:
         self.body = body
         self.body_sent = False
         self.status = 0
+        self.sent_bytes = 0  # of the response body
         self.end = 0.0
         self.chunks: list[bytes] = []
         self.waiter: asyncio.Future[None] | None = None
@@ -85,6 +87,7 @@ class Exchange:
         if kind == "http.response.start":
             self.status = message["status"]
         elif kind == "http.response.body":
+            self.sent_bytes += len(message.get("body", b""))
             if self.status >= 400 and len(self.chunks) < 8:
                 self.chunks.append(message.get("body", b"")[:ERROR_BODY_LIMIT])
             if not message.get("more_body", False):
@@ -106,6 +109,7 @@ class _Phase:
     durations: list[float] = field(default_factory=list)
     background: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
+    response_bytes: int = 0
     errors: int = 0
     timeouts: int = 0
     sample: ErrorSample | None = None
@@ -306,6 +310,7 @@ class InProcessDriver:
         phase.consecutive_timeouts = 0
         phase.durations.append(end - began)
         phase.background.append(finished - end)
+        phase.response_bytes += exchange.sent_bytes
         status = exchange.status or (500 if failure else 0)
         phase.statuses[str(status)] += 1
         if failure is None and 0 < status < 400:
@@ -331,6 +336,7 @@ class InProcessDriver:
             error_sample=phase.sample,
             wall_s=wall,
             cpu_s=cpu,
+            response_bytes=phase.response_bytes,
             abandoned=abandoned,
             gave_up=phase.gave_up,
         )

@@ -1,7 +1,8 @@
 """`perfaudit profile` as a library call: import the app, run its lifespan, drive each
 route through a warm-up, a measured phase with no profiler, a profiled phase (cProfile and
 the database collector), the probe phase (probe_phase.py), a calls phase and the
-middleware A/B (evidence_phase.py), and return the raw facts as a Session.
+middleware A/B (evidence_phase.py); after every route, each route's memory phase
+(memory_phase.py); and return the raw facts as a Session.
 
 Latency and throughput come only from the measured phase: cProfile costs about 3x on
 call-heavy code. The profiled phase runs one request at a time, so the time a function
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from perfaudit import __version__
 from perfaudit.agent.capture.database import DatabaseCollector
+from perfaudit.agent.capture.memory import rss_bytes
 from perfaudit.agent.capture.server_requirements import declared_server
 from perfaudit.agent.capture.tracing import TracingCollector, to_function_stats
 from perfaudit.agent.driver import DRAIN_S, InProcessDriver, PhaseResult
@@ -29,6 +31,7 @@ from perfaudit.agent.evidence_phase import compare_middleware, trace_calls
 from perfaudit.agent.hangguard import HangGuard
 from perfaudit.agent.lifespan import STARTUP_TIMEOUT_S, Lifespan
 from perfaudit.agent.loader import LoadedApp, load_app
+from perfaudit.agent.memory_phase import TRACING_SLOWDOWN, measure_memory, too_slow_to_trace
 from perfaudit.agent.probe_phase import probe_route
 from perfaudit.agent.routes import RouteTable, discover_routes
 from perfaudit.capture.environment import describe_environment
@@ -44,6 +47,7 @@ from perfaudit.model import (
     RouteEvidence,
     RouteKey,
     RouteMeasurement,
+    RouteMemory,
     RouteProbe,
     RouteProfile,
     RunSettings,
@@ -80,6 +84,7 @@ class ProfileOptions:
     profile_requests: int | None = None
     loop: str = "asyncio"  # or "uvloop"
     probes: bool = True
+    memory: bool = True  # the memory phase (tracemalloc), after every route's latency
     # Try each finding's suggested change in memory and measure it (perfaudit/agent/verify/).
     verify: bool = False
     verify_writes_db: bool = False  # … even on a file database the app uses
@@ -98,6 +103,7 @@ class ProfileOptions:
             profile_requests=self.profile_requests or 0,
             lifespan=self.lifespan,
             db_rtt_ms=self.db_rtt_ms,
+            memory=self.memory,
         )
 
     def check(self) -> None:
@@ -167,11 +173,12 @@ class _AuditRun:
     skipped: list[SkippedRoute] = field(default_factory=list)
     probes: list[RouteProbe] = field(default_factory=list)
     evidence: list[RouteEvidence] = field(default_factory=list)
+    memory: list[RouteMemory] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     experiments: list[Experiment] = field(default_factory=list)
     declarations: dict[RouteKey, RouteDeclaration] = field(default_factory=dict)
     current: tuple[RequestSpec, RouteKey] | None = None
-    stage = ""  # "warm-up" | "measure" | "profile" | "probe" | "verify": what runs now
+    stage = ""  # "warm-up" | "measure" | "profile" | "probe" | "memory" | "verify": what runs now
     driver: InProcessDriver | None = None
     table: RouteTable = field(default_factory=lambda: RouteTable(routes=()))
 
@@ -205,6 +212,7 @@ class _AuditRun:
             notes=tuple(self.notes + self._abandoned_note()),
             experiments=tuple(self.experiments),
             declarations=tuple(self.declarations.values()),
+            memory=tuple(self.memory),
         )
 
     def _abandoned_note(self) -> list[str]:
@@ -256,6 +264,8 @@ class _AuditRun:
                 self.current = (request, table.template_for(request.method, request.path))
                 await self._audit_route(driver, request, self.current[1])
                 self.checkpoint(self.session())
+            if self.options.memory:
+                await self._memory_phases(driver, requests)
             self.current = None
             if self.options.verify:
                 self.stage = "verify"
@@ -269,7 +279,8 @@ class _AuditRun:
     ) -> None:
         self._declare(request, route)
         phase = await self._measure(driver, request, route)
-        self._add_measurement(_measurement(route, request, phase, self.options.concurrency))
+        measured = _measurement(route, request, phase, self.options.concurrency)
+        self._add_measurement(dataclasses.replace(measured, rss_bytes=rss_bytes()))
         self.stage = "profile"
         if phase.gave_up or not phase.durations_s:
             self.notes.append(f"{route} was not profiled: its requests kept timing out.")
@@ -302,6 +313,31 @@ class _AuditRun:
                 on_tick=self.guard.beat,
             )
         self.evidence.append(RouteEvidence(route, database, calls, middleware))
+
+    async def _memory_phases(self, driver: InProcessDriver, requests: list[RequestSpec]) -> None:
+        """Each route's memory phase (one request per template), once no latency is left to
+        measure: tracemalloc slows the app, and the heap it grew is not all given back."""
+        self.stage = "memory"
+        measured = {m.route: m for m in self.measurements if m.requests and not m.timeouts}
+        for request in requests:
+            route = self.table.template_for(request.method, request.path)
+            if route not in measured or any(m.route == route for m in self.memory):
+                continue
+            slowest = max(measured[route].durations_s)
+            if too_slow_to_trace(slowest, self.options.timeout_s):
+                self.notes.append(
+                    f"{route} had no memory phase: its slowest request took {slowest:.1f} s, "
+                    f"and tracemalloc would make it up to {TRACING_SLOWDOWN}x slower, "
+                    f"near --timeout {self.options.timeout_s:g} s."
+                )
+                continue
+            self.current = (request, route)
+            self.memory.append(
+                await measure_memory(
+                    driver, request, route, app=self.loaded.app, progress=self.progress
+                )
+            )
+            self.checkpoint(self.session())
 
     async def _verify(self, requests: list[RequestSpec]) -> None:
         """While the app and its lifespan are still up: each finding's change, measured."""

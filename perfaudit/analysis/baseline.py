@@ -8,8 +8,14 @@ from dataclasses import asdict
 from perfaudit.analysis.findings import Finding
 from perfaudit.analysis.hotspots import Hotspot
 from perfaudit.analysis.report import Report, RouteSummary
-from perfaudit.model import RouteMeasurement
-from perfaudit.model.saved_report import SavedFinding, SavedHotspot, SavedReport, SavedRoute
+from perfaudit.model import RouteMeasurement, RouteMemory
+from perfaudit.model.saved_report import (
+    SavedFinding,
+    SavedHotspot,
+    SavedMemory,
+    SavedReport,
+    SavedRoute,
+)
 
 
 def saved_from_report(report: Report, *, source: str = "current run") -> SavedReport:
@@ -27,6 +33,7 @@ def saved_from_report(report: Report, *, source: str = "current run") -> SavedRe
             for label, spots in report.route_hotspots.items()
         },
         findings=tuple(_finding(f) for f in report.findings),
+        memory=tuple(_memory(m) for m in session.memory),
     )
 
 
@@ -41,6 +48,19 @@ def _route(route: RouteSummary, measurement: RouteMeasurement | None) -> SavedRo
         latency_ms=asdict(route.latency_ms) if route.latency_ms else {},
         samples_ms=tuple(samples),
         samples_total=len(samples),
+        rss_bytes=(measurement.rss_bytes or None) if measurement else None,
+    )
+
+
+def _memory(memory: RouteMemory) -> SavedMemory:
+    """As the JSON report writes it (render/json_memory.py), so both compare alike."""
+    return SavedMemory(
+        route=str(memory.route),
+        peak_bytes_per_request=memory.peak_bytes,
+        retained_bytes_per_1k_requests=round(memory.retained_bytes_per_request * 1000),
+        response_bytes_per_request=memory.response_bytes,
+        rss_before_bytes=memory.rss_before_bytes or None,
+        rss_after_bytes=memory.rss_after_bytes or None,
     )
 
 

@@ -1,7 +1,7 @@
 """A run against a baseline, route by route: latency judged with statistics
 (analysis/regression.py), throughput as a plain ratio, which functions took a larger share
-of request time, and the findings that are new. Used by `perfaudit compare` and by the
-`ci` command's baseline check.
+of request time, memory against a noise margin (analysis/memory_changes.py), and the
+findings that are new. Used by `perfaudit compare` and by the `ci` command's baseline check.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from perfaudit.analysis.findings import Finding, rank
+from perfaudit.analysis.memory_changes import MemoryChange, memory_changes, memory_notes
 from perfaudit.analysis.regression import JudgeOptions, judge
 from perfaudit.analysis.report import Report
 from perfaudit.analysis.verdict import Change
@@ -76,10 +77,16 @@ class Comparison:
     functions: tuple[FunctionChange, ...]  # those that grew most, largest first
     new_findings: tuple[SavedFinding, ...]
     notes: tuple[str, ...] = ()
+    memory: tuple[MemoryChange, ...] = ()  # empty when neither report measured memory
 
     @property
     def regressed(self) -> tuple[Change, ...]:
         return tuple(c for c in self.latency if c.regressed)
+
+    @property
+    def memory_grew(self) -> tuple[MemoryChange, ...]:
+        """Shown as changes; they do not set `compare`'s exit code (budgets gate memory)."""
+        return tuple(c for c in self.memory if c.grew)
 
 
 def compare_reports(
@@ -94,7 +101,8 @@ def compare_reports(
         throughput=throughput_changes(baseline, current),
         functions=function_changes(baseline, current),
         new_findings=new_saved_findings(baseline, current),
-        notes=_route_notes(baseline, current),
+        notes=(*_route_notes(baseline, current), *memory_notes(baseline, current)),
+        memory=memory_changes(baseline, current),
     )
 
 

@@ -14,8 +14,9 @@ CI_DOCUMENT_MODE = "ci"
 
 
 def ci_document(config: CiConfig, verdict: Verdict, started_at: str) -> dict[str, Any]:
-    """Report-shaped at the top (routes, hotspots and findings of every scenario, each with
-    its scenario's name), each scenario's whole report under `scenarios`, and the verdict."""
+    """Report-shaped at the top (routes, hotspots, findings and memory of every scenario,
+    each with its scenario's name), each scenario's whole report under `scenarios`, and
+    the verdict."""
     scenarios: list[dict[str, Any]] = [
         {"name": s.name, "report": report_to_dict(s.report)} for s in verdict.scenarios
     ]
@@ -30,6 +31,7 @@ def ci_document(config: CiConfig, verdict: Verdict, started_at: str) -> dict[str
         "routes": _tagged(scenarios, "routes"),
         "hotspots": _tagged(scenarios, "hotspots"),
         "findings": _tagged(scenarios, "findings"),
+        "memory": _tagged(scenarios, "memory"),  # so `compare` reads a ci run's memory too
         "scenarios": scenarios,
         "verdict": _verdict_dict(verdict),
     }

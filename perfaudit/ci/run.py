@@ -19,10 +19,10 @@ from perfaudit.analysis.baseline import saved_from_report
 from perfaudit.analysis.comparison import compare_reports, keep_baseline_grades, new_findings
 from perfaudit.analysis.findings import Finding
 from perfaudit.analysis.regression import JudgeOptions
-from perfaudit.analysis.report import Report, build_report
+from perfaudit.analysis.report import Report, RouteSummary, build_report
 from perfaudit.analysis.verdict import Change, Check, ScenarioResult, Verdict
 from perfaudit.ci.baselines import Baselines, baseline_for, baseline_label, load_baselines
-from perfaudit.ci.budgets import findings_check, route_checks, unmeasured_budget
+from perfaudit.ci.budgets import findings_check, memory_checks, route_checks, unmeasured_budget
 from perfaudit.ci.document import ci_document
 from perfaudit.ci.measure import Live, live_target, measure
 from perfaudit.config import CiConfig, Scenario, unmatched_budget_routes
@@ -115,14 +115,20 @@ def _judged(
     kept, ignored = _split_ignored(config, findings)
     report = replace(report, findings=tuple(kept))
     checks = [
-        check
-        for route in report.routes
-        for check in route_checks(name, route, config.budgets.for_route(route.label))
+        check for route in report.routes for check in _route_checks(config, name, route, report)
     ]
     if config.budgets.overall.max_severity is not None:
         checks.append(findings_check(name, kept, config.budgets.overall.max_severity))
     result = ScenarioResult(name, report, tuple(checks), ignored_findings=tuple(ignored))
     return _against_baseline(config, result, base) if base else result
+
+
+def _route_checks(config: CiConfig, name: str, route: RouteSummary, report: Report) -> list[Check]:
+    budget = config.budgets.for_route(route.label)
+    return [
+        *route_checks(name, route, budget),
+        *memory_checks(name, route, budget, report.session),
+    ]
 
 
 def _split_ignored(

@@ -98,6 +98,14 @@ def profile(
             help="Run the probe phase (event-loop watchdog, threadpool, concurrency signature).",
         ),
     ] = True,
+    memory: Annotated[
+        bool,
+        typer.Option(
+            "--memory/--no-memory",
+            help="Run the memory phase (tracemalloc: a request's peak, and what requests "
+            "leave behind).",
+        ),
+    ] = True,
     verify: Annotated[
         bool,
         typer.Option(
@@ -154,6 +162,7 @@ def profile(
             profile_requests=profile_requests,
             loop=loop,
             probes=probes,
+            memory=memory,
             verify=verify,
             verify_writes_db=verify_writes_db,
             db_rtt_ms=db_rtt_ms,

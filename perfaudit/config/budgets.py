@@ -4,14 +4,30 @@ whether they name a measured route is known after the run (`check_budget_routes`
 from __future__ import annotations
 
 import difflib
+import math
 
 from perfaudit.analysis.findings import Severity
-from perfaudit.config.model import LATENCY_KEYS, Budget, Budgets, IgnoreRule, RouteBudget
+from perfaudit.config.model import (
+    LATENCY_KEYS,
+    MEMORY_KEYS,
+    Budget,
+    Budgets,
+    IgnoreRule,
+    RouteBudget,
+)
 from perfaudit.config.nodes import Entry, Node, Reader
 from perfaudit.load.plan import METHODS
 
 BUDGETS_KEYS = ("global", "routes")
-BUDGET_KEYS = (*LATENCY_KEYS, "min_rps", "max_error_rate", "max_severity")
+BUDGET_KEYS = (*LATENCY_KEYS, "min_rps", "max_error_rate", "max_severity", *MEMORY_KEYS)
+# Each memory limit's unit, for its error message. Growth may be 0 (nothing retained, the
+# way `max_error_rate: 0` allows no error); no request allocates nothing, no process is
+# 0 MiB, so those must be positive.
+MEMORY_UNITS = {
+    "max_alloc_kb_per_request": "KiB per request",
+    "max_growth_kb_per_1k_requests": "KiB per 1,000 requests",
+    "max_rss_mb": "MiB",
+}
 IGNORE_KEYS = ("id", "route", "reason")
 _SEVERITIES = ", ".join(s.label for s in Severity)
 
@@ -50,6 +66,7 @@ def _budget(reader: Reader, node: Node) -> Budget:
     reader.check_keys(mapping, BUDGET_KEYS)
     limits = {key: _limit(reader, key, mapping.get(key)) for key in (*LATENCY_KEYS, "min_rps")}
     rate, severity = mapping.get("max_error_rate"), mapping.get("max_severity")
+    memory = {key: _memory_limit(reader, key, mapping.get(key)) for key in MEMORY_KEYS}
     return Budget(
         p50_ms=limits["p50_ms"],
         p90_ms=limits["p90_ms"],
@@ -60,6 +77,9 @@ def _budget(reader: Reader, node: Node) -> Budget:
         min_rps=limits["min_rps"],
         max_error_rate=_error_rate(reader, rate) if rate is not None else None,
         max_severity=_severity(reader, severity) if severity is not None else None,
+        max_alloc_kb_per_request=memory["max_alloc_kb_per_request"],
+        max_growth_kb_per_1k_requests=memory["max_growth_kb_per_1k_requests"],
+        max_rss_mb=memory["max_rss_mb"],
     )
 
 
@@ -69,6 +89,20 @@ def _limit(reader: Reader, key: str, node: Node | None) -> float | None:
     value = reader.number(node)
     if value <= 0:
         unit = "requests per second" if key == "min_rps" else "milliseconds"
+        raise reader.error(node, f"must be positive ({unit}), got {value:g}.")
+    return value
+
+
+def _memory_limit(reader: Reader, key: str, node: Node | None) -> float | None:
+    if node is None:
+        return None
+    value = reader.number(node)
+    unit = MEMORY_UNITS[key]
+    if not math.isfinite(value):
+        raise reader.error(node, f"must be a finite number ({unit}), got {value:g}.")
+    if key == "max_growth_kb_per_1k_requests" and value < 0:
+        raise reader.error(node, f"must be 0 or more ({unit}), got {value:g}.")
+    if key != "max_growth_kb_per_1k_requests" and value <= 0:
         raise reader.error(node, f"must be positive ({unit}), got {value:g}.")
     return value
 

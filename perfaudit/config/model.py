@@ -20,6 +20,12 @@ from perfaudit.load.scenario import LoadPlan, Target
 RegressionMetric = Literal["p50_ms", "p95_ms", "mean_ms"]
 LatencyKey = Literal["p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms"]
 LATENCY_KEYS: tuple[LatencyKey, ...] = ("p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms", "mean_ms")
+MemoryKey = Literal["max_alloc_kb_per_request", "max_growth_kb_per_1k_requests", "max_rss_mb"]
+MEMORY_KEYS: tuple[MemoryKey, ...] = (
+    "max_alloc_kb_per_request",
+    "max_growth_kb_per_1k_requests",
+    "max_rss_mb",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,15 +188,25 @@ class Budget:
     min_rps: float | None = None
     max_error_rate: float | None = None  # 0..1
     max_severity: Severity | None = None  # findings above it fail the build
+    # Memory (KiB and MiB of 1,024): a request's peak allocation, what 1,000 requests
+    # leave behind, the app process's resident memory.
+    max_alloc_kb_per_request: float | None = None
+    max_growth_kb_per_1k_requests: float | None = None
+    max_rss_mb: float | None = None
 
     def latency_limits(self) -> tuple[tuple[LatencyKey, float], ...]:
         """The latency limits that are set, in percentile order."""
         limits = ((key, getattr(self, key)) for key in LATENCY_KEYS)
         return tuple((key, value) for key, value in limits if value is not None)
 
+    def memory_limits(self) -> tuple[tuple[MemoryKey, float], ...]:
+        """The memory limits that are set, in MEMORY_KEYS order."""
+        limits = ((key, getattr(self, key)) for key in MEMORY_KEYS)
+        return tuple((key, value) for key, value in limits if value is not None)
+
     def over(self, base: Budget) -> Budget:
         """This budget, with `base`'s limits where this one sets none."""
-        names = (*LATENCY_KEYS, "min_rps", "max_error_rate", "max_severity")
+        names = (*LATENCY_KEYS, "min_rps", "max_error_rate", "max_severity", *MEMORY_KEYS)
         merged = {
             n: getattr(self, n) if getattr(self, n) is not None else getattr(base, n) for n in names
         }

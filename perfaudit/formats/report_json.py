@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from perfaudit.fileio import read_input
-from perfaudit.model.saved_report import SavedFinding, SavedHotspot, SavedReport, SavedRoute
+from perfaudit.model.saved_report import (
+    SavedFinding,
+    SavedHotspot,
+    SavedMemory,
+    SavedReport,
+    SavedRoute,
+)
 
 SUPPORTED_SCHEMA_VERSION = 1
 
@@ -58,6 +64,10 @@ def parse_report(data: object, *, source: str) -> SavedReport:
             _finding(f, f"findings[{i}]")
             for i, f in enumerate(_list(data, "findings", required=False))
         ),
+        # Absent in reports written before the memory phase: nothing to compare then.
+        memory=tuple(
+            _memory(m, f"memory[{i}]") for i, m in enumerate(_list(data, "memory", required=False))
+        ),
     )
 
 
@@ -79,6 +89,26 @@ def _route(item: object, where: str) -> SavedRoute:
         ),
         samples_total=_get(route, "latency_samples_total", int, where, required=False)
         or len(samples),
+        rss_bytes=_get(route, "rss_bytes", int, where, required=False),
+    )
+
+
+def _memory(item: object, where: str) -> SavedMemory:
+    memory = _object(item, where)
+    return SavedMemory(
+        route=_get(memory, "route", str, where),
+        peak_bytes_per_request=_number(
+            memory.get("peak_bytes_per_request", 0), f"{where}.peak_bytes_per_request"
+        ),
+        retained_bytes_per_1k_requests=_number(
+            memory.get("retained_bytes_per_1k_requests", 0),
+            f"{where}.retained_bytes_per_1k_requests",
+        ),
+        response_bytes_per_request=_number(
+            memory.get("response_bytes_per_request", 0), f"{where}.response_bytes_per_request"
+        ),
+        rss_before_bytes=_get(memory, "rss_before_bytes", int, where, required=False),
+        rss_after_bytes=_get(memory, "rss_after_bytes", int, where, required=False),
     )
 
 

@@ -12,6 +12,7 @@ from perfaudit.model.evidence import (
 )
 from perfaudit.model.experiments import Experiment
 from perfaudit.model.load import LoadSummary
+from perfaudit.model.memory import AllocationSite, GrowingContainer, RouteMemory
 from perfaudit.model.probes import (
     LoopEvidence,
     PoolEvidence,
@@ -38,7 +39,13 @@ from perfaudit.model.requests import (
     RunSettings,
     SkippedRoute,
 )
-from perfaudit.model.samples import EndpointRoute, ProcessSamples, SamplingRun, ThreadSamples
+from perfaudit.model.samples import (
+    EndpointRoute,
+    ProcessSamples,
+    RssSeries,
+    SamplingRun,
+    ThreadSamples,
+)
 from perfaudit.model.session import (
     INTERRUPTED,
     DeclaredServer,
@@ -52,6 +59,7 @@ __all__ = [
     "INTERRUPTED",
     "NESTED_CODE",
     "SAMPLED_PROFILER",
+    "AllocationSite",
     "CallEvidence",
     "CallRecord",
     "CallerStats",
@@ -64,6 +72,7 @@ __all__ = [
     "Experiment",
     "FunctionId",
     "FunctionStats",
+    "GrowingContainer",
     "LoadSummary",
     "LoopEvidence",
     "MiddlewareEvidence",
@@ -74,8 +83,10 @@ __all__ = [
     "RouteEvidence",
     "RouteKey",
     "RouteMeasurement",
+    "RouteMemory",
     "RouteProbe",
     "RouteProfile",
+    "RssSeries",
     "RunSettings",
     "SampledStack",
     "SamplingRun",

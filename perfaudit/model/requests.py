@@ -87,6 +87,9 @@ class RouteMeasurement:
     # In-process runs: the app's process CPU time (every thread) over the phase; None where
     # not measured (a live server, or a session saved before it was kept).
     cpu_s: float | None = None
+    # In-process runs: the app process's resident memory at the end of the phase, in bytes
+    # (0 where not known).
+    rss_bytes: int = 0
 
     @property
     def requests(self) -> int:
@@ -116,6 +119,7 @@ class RouteMeasurement:
             error_sample=sample,
             completed=self.completed and other.completed,
             uncorrected_s=self.uncorrected_s + other.uncorrected_s,
+            rss_bytes=max(self.rss_bytes, other.rss_bytes),
         )
 
 
@@ -144,3 +148,5 @@ class RunSettings:
     # The network round trip to a client-server database in production (--db-rtt-ms): a
     # database on this machine answers without one, so N+1 queries look cheaper here.
     db_rtt_ms: float = DEFAULT_DB_RTT_MS
+    # In-process runs: whether the memory phase ran (--no-memory skips it).
+    memory: bool = False

@@ -55,6 +55,16 @@ class ProcessSamples:
 
 
 @dataclass(frozen=True, slots=True)
+class RssSeries:
+    """One process's resident memory over the recording, read from /proc every
+    `interval_s` from the recording's start."""
+
+    pid: int
+    interval_s: float
+    rss_bytes: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class SamplingRun:
     """One py-spy recording of a process (and, with `--subprocesses`, its children)."""
 
@@ -70,6 +80,8 @@ class SamplingRun:
     ended_early: str = ""
     interrupted: bool = False  # the recording was stopped by Ctrl-C
     endpoints: tuple[EndpointRoute, ...] = ()  # the app's route table, when it was given
+    # Each followed process's resident memory over the recording (Linux; empty elsewhere).
+    memory: tuple[RssSeries, ...] = ()
 
     @property
     def samples(self) -> int:

@@ -20,6 +20,9 @@ class SavedRoute:
     # samples, so quantiles hold.
     samples_ms: tuple[float, ...] = ()
     samples_total: int = 0
+    # The app process's resident memory after the route's measured phase; None when the
+    # report does not know it (a live server, a report written before it was kept).
+    rss_bytes: int | None = None
 
     @property
     def label(self) -> str:
@@ -61,6 +64,18 @@ class SavedFinding:
 
 
 @dataclass(frozen=True, slots=True)
+class SavedMemory:
+    """A route's memory phase as the report wrote it (`memory[*]`), in bytes."""
+
+    route: str  # "GET /items/{item_id}"
+    peak_bytes_per_request: float
+    retained_bytes_per_1k_requests: float
+    response_bytes_per_request: float = 0.0
+    rss_before_bytes: int | None = None
+    rss_after_bytes: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class SavedReport:
     source: str  # the file it was read from, or "current run"
     target: str
@@ -70,6 +85,10 @@ class SavedReport:
     hotspots: tuple[SavedHotspot, ...] = ()
     route_hotspots: dict[str, tuple[SavedHotspot, ...]] = field(default_factory=dict)
     findings: tuple[SavedFinding, ...] = ()
+    memory: tuple[SavedMemory, ...] = ()  # empty when the run had no memory phase
 
     def route(self, label: str) -> SavedRoute | None:
         return next((r for r in self.routes if r.label == label), None)
+
+    def memory_of(self, label: str) -> SavedMemory | None:
+        return next((m for m in self.memory if m.route == label), None)

@@ -11,6 +11,7 @@ from perfaudit.model.codec import from_jsonable, to_jsonable
 from perfaudit.model.evidence import RouteEvidence
 from perfaudit.model.experiments import Experiment
 from perfaudit.model.load import LoadSummary
+from perfaudit.model.memory import RouteMemory
 from perfaudit.model.probes import RouteProbe
 from perfaudit.model.profile import RouteProfile
 from perfaudit.model.requests import (
@@ -86,6 +87,8 @@ class Session:
     # The server stopped answering mid-run (load, attach --load): the commands exit 3 with
     # the partial report.
     server_gone: bool = False
+    # In-process runs: the memory phase of each route (tracemalloc; none with --no-memory).
+    memory: tuple[RouteMemory, ...] = ()
 
     def to_json(self) -> str:
         document = {"format": SESSION_FORMAT, "version": SESSION_VERSION, **to_jsonable(self)}

@@ -15,7 +15,9 @@ from rich.table import Table
 from rich.text import Text
 
 from perfaudit.analysis.comparison import Comparison, FunctionChange
+from perfaudit.analysis.memory_changes import GROWTH_MIN_BYTES, GROWTH_RATIO, METRICS, MemoryChange
 from perfaudit.analysis.verdict import Change
+from perfaudit.render.memory_text import size_text
 from perfaudit.render.terminal import PLAIN_BOX
 
 COMPARE_FORMAT_VERSION = 1
@@ -42,6 +44,8 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
         console.print(_latency_table(comparison.latency, console))
     if comparison.throughput:
         console.print(_throughput_table(comparison.throughput, console))
+    if comparison.memory:
+        console.print(_memory_table(comparison.memory, console))
     if comparison.functions:
         console.print(_functions_table(comparison.functions, console))
     else:
@@ -100,6 +104,36 @@ def _throughput_table(changes: tuple[Change, ...], console: Console) -> Table:
     return table
 
 
+def _memory_table(changes: tuple[MemoryChange, ...], console: Console) -> Table:
+    table = _table("Memory (baseline → current)", console)
+    table.add_column("Route", overflow="fold", max_width=30)
+    for name in ("Peak per request", "Retained per 1k requests", "RSS"):
+        table.add_column(name, justify="right")
+    by_route: dict[str, dict[str, MemoryChange]] = {}
+    for c in changes:
+        by_route.setdefault(c.route, {})[c.metric] = c
+    for route, metrics in by_route.items():
+        table.add_row(escape(route), *(_memory_cell(metrics.get(m)) for m in METRICS))
+    table.caption = (
+        f"▲ grew, ▼ shrank: by ×{GROWTH_RATIO:g} and {GROWTH_MIN_BYTES // 1024} KiB at least "
+        "(one figure per run, no interval). Shown, not counted in the exit code: budgets "
+        "(max_alloc_kb_per_request, max_growth_kb_per_1k_requests, max_rss_mb) gate memory."
+    )
+    table.caption_justify = "left"
+    return table
+
+
+def _memory_cell(change: MemoryChange | None) -> Text:
+    if change is None:
+        return Text("-", style="dim")
+    text = Text(f"{size_text(change.baseline)} → {size_text(change.current)}")
+    if change.grew:
+        text.append(" ▲", style="bold red")
+    elif change.shrank:
+        text.append(" ▼", style="green")
+    return text
+
+
 def _functions_table(functions: tuple[FunctionChange, ...], console: Console) -> Table:
     table = _table("Functions that got slower (share of profiled request time)", console)
     table.add_column("Route", overflow="fold", max_width=24)
@@ -137,9 +171,29 @@ def _summary(comparison: Comparison) -> Text:
     regressed = comparison.regressed
     if not regressed:
         limit = comparison.options.min_effect
-        return Text(f"No route regressed beyond +{limit:.0%}.", style="bold green")
-    names = ", ".join(f"{c.route} {percent(c.ratio)}" for c in regressed)
-    return Text(f"Regressed: {names}.", style="bold red")
+        text = Text(f"No route regressed beyond +{limit:.0%}.", style="bold green")
+    else:
+        names = ", ".join(f"{c.route} {percent(c.ratio)}" for c in regressed)
+        text = Text(f"Regressed: {names}.", style="bold red")
+    grew = comparison.memory_grew
+    if grew:
+        names = ", ".join(f"{c.route} {MEMORY_NAMES[c.metric]} {_growth(c)}" for c in grew)
+        text.append(f" Memory grew: {names}.", style="bold dark_orange3")
+    return text
+
+
+MEMORY_NAMES = {
+    "peak_bytes_per_request": "peak per request",
+    "retained_bytes_per_1k_requests": "retained per 1k requests",
+    "rss_bytes": "RSS",
+}
+
+
+def _growth(change: MemoryChange) -> str:
+    """The growth as "+120%", or as "+48.8 KiB" from nothing (a leak where there was none)."""
+    if change.baseline > 0:
+        return percent(change.ratio)
+    return f"+{size_text(change.current - change.baseline)}"
 
 
 def verdict_text(change: Change) -> Text:
@@ -182,8 +236,15 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
             for f in comparison.functions
         ],
         "new_findings": [asdict(f) for f in comparison.new_findings],
+        "memory": [_memory_change(c) for c in comparison.memory],
+        "memory_grew": list(dict.fromkeys(c.route for c in comparison.memory_grew)),
         "notes": list(comparison.notes),
     }
+
+
+def _memory_change(change: MemoryChange) -> dict[str, Any]:
+    ratio = change.ratio
+    return {**asdict(change), "ratio": None if math.isnan(ratio) else round(ratio, 4)}
 
 
 def _round(value: float | None) -> float | None:

@@ -20,6 +20,7 @@ from perfaudit.analysis.report import Report
 from perfaudit.analysis.verdict import Check, ScenarioResult, Verdict
 from perfaudit.fileio import atomic_write
 from perfaudit.render import html_sections as sections
+from perfaudit.render.html_memory import memory_section
 from perfaudit.render.html_sections import badge, esc
 
 ASSETS = ("html_template.html", "html_report.css", "html_flame.js")
@@ -112,6 +113,7 @@ def _report_body(report: Report, data: PageData, *, key: str, level: int = 2) ->
         f'<section class="time-split"><{h}>Where the time goes</{h}>'
         f'<p class="hint">One request at a time: the app process\'s CPU, the database as its '
         f"driver timed it, and waits on anything else.</p>{sections.waterfalls(report)}</section>"
+        f"{memory_section(report, level)}"
         f'<section class="latency"><{h}>Latency per route</{h}>'
         f'<p class="hint">Measured phase; hover a bar for its range.</p>'
         f'<div class="hists">{sections.histograms(report)}</div></section>'

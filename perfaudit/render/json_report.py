@@ -17,6 +17,7 @@ from perfaudit.analysis.waterfall import Waterfall
 from perfaudit.fileio import atomic_write
 from perfaudit.model import LoadSummary, PoolEvidence, RouteMeasurement, RouteProbe, Session
 from perfaudit.model.codec import to_jsonable
+from perfaudit.render.json_memory import memory_list, process_memory_list
 
 # Raw latencies kept per route (for baselines and `perfaudit compare`): enough for a rank
 # test and a bootstrap, while a long `--duration` run does not write megabytes.
@@ -55,6 +56,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         },
         "route_probes": [_probe(p) for p in session.probes],
         "waterfalls": [_waterfall(w) for w in report.waterfalls],
+        "memory": memory_list(session),
+        "process_memory": process_memory_list(session.sampling),
         "findings": [_finding(f) for f in report.findings],
         "skipped_routes": [asdict(s) for s in report.skipped],
         "notes": list(session.notes),
@@ -111,12 +114,15 @@ def write_json(report: Report, path: Path) -> None:
 def _phases(session: Session) -> dict[str, str]:
     if session.load is not None:
         return {"latency": "from outside the server, over HTTP, while the load engine ran"}
-    return {
+    phases = {
         "latency": "measured phase, no profiler attached",
         "hotspots": f"profiled phase ({session.settings.profiler}), one request at a time",
         "route_probes": "probe phase: concurrent load with the loop watchdog, threadpool "
         "sampler and probe requests, no profiler",
     }
+    if session.memory:
+        phases["memory"] = "memory phase: tracemalloc, after every latency was measured"
+    return phases
 
 
 def _load(load: LoadSummary | None) -> dict[str, Any] | None:
@@ -184,9 +190,15 @@ def _route(route: RouteSummary, measurements: dict[str, RouteMeasurement]) -> di
         "background_ms": round(route.background_ms, 4) if route.background_ms else None,
         "error_sample": to_jsonable(route.error_sample),
         "completed": route.completed,
+        "rss_bytes": _rss_bytes(measurements.get(route.label)),
         # Last: a long array that people reading the file scroll past.
         **_samples(measurements.get(route.label)),
     }
+
+
+def _rss_bytes(measurement: RouteMeasurement | None) -> int | None:
+    """The app process's RSS after the route's measured phase; null where not known."""
+    return (measurement.rss_bytes or None) if measurement else None
 
 
 def _probe(probe: RouteProbe) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from perfaudit.analysis.report import RouteSummary
 from perfaudit.analysis.verdict import Change, Check, ScenarioResult, Verdict
 from perfaudit.fileio import atomic_write
 from perfaudit.render.markdown_text import Block, clip, code, fit, md_escape, table
+from perfaudit.render.memory_text import MemoryRow, memory_rows, rss_text, size_text
 
 # GitHub refuses comments over 65,536 characters; keep a margin for a wrapping bot.
 COMMENT_LIMIT = 65_000
@@ -107,6 +108,8 @@ def _scenario(result: ScenarioResult) -> list[Block]:
     failed = sum(not c.passed for c in result.checks)
     mark = f"❌ {failed} of {len(result.checks)} failed" if failed else "✅"
     blocks = [_routes(result, f"### Scenario {code(result.name)} {mark}")]
+    if result.report.session.memory:
+        blocks.append(_memory(result))
     passed = [c for c in result.checks if c.passed]
     if passed:
         blocks.append(_passed_checks(passed))
@@ -127,6 +130,29 @@ def _routes(result: ScenarioResult, heading: str) -> Block:
     ]
     head, body = table(headers, rows)
     return Block(f"{heading}\n\n{head}", body, _more(len(routes), ROUTES_SHOWN, "routes"))
+
+
+def _memory(result: ScenarioResult) -> Block:
+    """What each route allocates at its peak and leaves behind (the memory phase)."""
+    rows = memory_rows(result.report.session)
+    head, body = table(
+        ["Route", "Peak/request", "Response", "Kept per 1k requests", "Grows at", "RSS"],
+        [_memory_cells(r) for r in rows[:ROUTES_SHOWN]],
+    )
+    more = _more(len(rows), ROUTES_SHOWN, "routes")
+    return Block(f"**Memory** (tracemalloc, a phase of its own)\n\n{head}", body, more)
+
+
+def _memory_cells(r: MemoryRow) -> list[str]:
+    kept = size_text(r.retained_per_1k)
+    return [
+        _code_cell(r.route),
+        size_text(r.peak_bytes),
+        size_text(r.response_bytes),
+        f"**{kept}**" if r.keeps else kept,
+        _code_cell(r.where or None),
+        rss_text(r.rss_before, r.rss_after),
+    ]
 
 
 def _route_cells(r: RouteSummary) -> list[str]:

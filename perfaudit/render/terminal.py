@@ -17,6 +17,7 @@ from perfaudit.analysis.measured import describe
 from perfaudit.analysis.report import Report, RouteSummary
 from perfaudit.analysis.stats import LatencySummary
 from perfaudit.model import LoadSummary, SamplingRun
+from perfaudit.render.memory_terminal import memory_table, process_memory_table
 from perfaudit.render.waterfall_terminal import waterfall_table
 
 # Colours that read on dark and on light terminals alike: no yellow or cyan (faint on
@@ -48,6 +49,7 @@ def render_terminal(report: Report, console: Console) -> None:
     if report.waterfalls:
         title = "Where the time goes (ms per request, one at a time)"
         console.print(waterfall_table(report.waterfalls, console, _table(title, console)))
+    _print_memory(report, console)
     if report.hotspots:
         sampled = report.session.sampling is not None
         console.print(_hotspots_table(report.hotspots, console, sampled))
@@ -56,6 +58,16 @@ def render_terminal(report: Report, console: Console) -> None:
         console.print(_skipped(report))
     for note in report.session.notes:
         console.print(Text(f"Note: {note}", style="dim"))
+
+
+def _print_memory(report: Report, console: Console) -> None:
+    session = report.session
+    if session.memory:
+        title = "Memory per request (its own phase, tracemalloc, after latency was measured)"
+        console.print(memory_table(session, _table(title, console)))
+    if session.sampling is not None and any(s.rss_bytes for s in session.sampling.memory):
+        title = "Memory per process (RSS over the recording)"
+        console.print(process_memory_table(session.sampling, _table(title, console)))
 
 
 def _heading(report: Report) -> Group:

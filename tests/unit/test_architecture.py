@@ -77,6 +77,7 @@ def test_nothing_imports_the_cli() -> None:
                 "render/compare.py",
                 "render/verdict_terminal.py",
                 "render/waterfall_terminal.py",
+                "render/memory_terminal.py",
                 "render/view.py",
                 "cli/console.py",
             ),
