@@ -35,12 +35,12 @@ from perfaudit.model import AllocationSite, RouteKey, RouteMemory
 from perfaudit.progress import Progress
 
 PEAK_REQUESTS = 3  # the peak is their median; one more request finds the lines holding it
-HALF_REQUESTS = 30  # each half of the growth phase, at most …
+HALF_REQUESTS = 25  # each half of the growth phase, at most …
 MIN_HALF_REQUESTS = 2  # … and at least
 # The phase's time per route: a traced request of a route that allocates millions of
 # objects takes 40x its time (10 s for a 0.3 s request), so the requests are counted from
 # the first one's time. Too few for two halves, growth is not measured, and it says so.
-BUDGET_S = 8.0
+BUDGET_S = 6.0
 # A line's bytes per request in the two halves within this ratio of each other: it grows
 # with the requests (a leak); below it in the second half, it settled (a cache filled).
 LINEAR_RATIO = 1 / 3
@@ -76,7 +76,9 @@ async def measure_memory(
             peak_sites = await _peak_sites(driver, request, lines, peak)
             left = BUDGET_S - (perf_counter() - started)
             half = int(min(HALF_REQUESTS, left / 2 / max(traced_s, 1e-3)))
-            halves, growth = await _growth(driver, request, lines, containers, half)
+            halves, growth = await _growth(
+                driver, request, lines, containers, count=half, seconds=left / 2
+            )
             found = containers.grown(sum(h.requests for h in halves), lines) if halves else ()
     finally:
         progress.end()
@@ -185,17 +187,31 @@ async def _growth(
     request: RequestSpec,
     lines: AppLines,
     containers: ContainerWatch,
+    *,
     count: int,
+    seconds: float,
 ) -> tuple[list[PhaseResult], _Growth]:
+    """Two halves of `count` requests each, or of `seconds` (a request slower than the
+    peaks' makes fewer; each half's bytes are divided by its own requests)."""
     if count < MIN_HALF_REQUESTS:
         return [], _Growth({}, {}, 0, 0)
+
+    async def half() -> PhaseResult:
+        return await driver.run(
+            request,
+            count=count,
+            duration_s=seconds,
+            min_count=MIN_HALF_REQUESTS,
+            max_duration_s=2 * seconds,
+        )
+
     gc.collect()
     start = snapshot()
     containers.start()
-    first = await driver.run(request, count=count)
+    first = await half()
     gc.collect()
     middle = snapshot()
-    second = await driver.run(request, count=count)
+    second = await half()
     gc.collect()
     end = snapshot()
     growth = _Growth(

@@ -7,6 +7,9 @@
 otherwise, and owners need the path); `--idle` keeps waiting frames, without which a
 `time.sleep` on the event loop is mostly invisible (DESIGN §2). A recording stops early on
 Ctrl-C, on `stop_flag`, or when the process exits; py-spy then still writes what it has.
+
+Meanwhile a thread of perfaudit's reads each followed process's resident memory from /proc
+(capture/rss.py), from py-spy's first sample to the recording's end: SamplingRun.memory.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from perfaudit.capture.pyspy_raw import FrameOwners, read_raw_file
+from perfaudit.capture.rss import RssSampler
 from perfaudit.errors import CaptureError, PerfauditError, TargetError, UsageError
 from perfaudit.model.samples import SamplingRun
 
@@ -83,6 +87,8 @@ class RecordOptions:
     # (benchmarks/attach_cost.py); a stack read mid-change may be torn, and py-spy counts
     # the ones it cannot read in SamplingRun.errors.
     nonblocking: bool = True
+    # Read each followed process's RSS from /proc over the recording (Linux; else nothing).
+    memory: bool = True
 
 
 # The caller's stop flag ended the recording: its end, which the caller explains if it was
@@ -124,11 +130,23 @@ def record(
     binary = pyspy or find_pyspy()
     _check_alive(options.pid)
     command = _command_line(options.pid)
+    memory = (
+        RssSampler(options.pid, subprocesses=options.subprocesses, limit_s=options.duration_s)
+        if options.memory
+        else None
+    )
     with tempfile.TemporaryDirectory(prefix="perfaudit-pyspy-") as scratch:
         raw = Path(scratch) / "raw.txt"
-        outcome = _run(
-            pyspy_command(binary, options, raw), Path(scratch), options, on_tick, stop_flag
-        )
+        try:
+            outcome = _run(
+                pyspy_command(binary, options, raw),
+                Path(scratch),
+                options,
+                _Hooks(on_tick, stop_flag, memory),
+            )
+        finally:
+            if memory is not None:
+                memory.stop()  # already stopped at the recording's end; never left running
         # Stopped while py-spy was still attaching: no file, no error, nothing sampled yet.
         stopped_early = bool(outcome.stopped_by) and not outcome.stderr.strip()
         if not raw.exists() and not stopped_early:
@@ -152,6 +170,7 @@ def record(
         errors=int(counts.group(2)) if counts else 0,
         ended_early=_ended_early(outcome),
         interrupted=outcome.stopped_by == "Ctrl-C",
+        memory=memory.series() if memory is not None else (),
     )
 
 
@@ -212,13 +231,17 @@ def pyspy_command(binary: Path, options: RecordOptions, output: Path) -> list[st
     return command + [flag for flag, wanted in flags.items() if wanted]
 
 
-def _run(
-    command: list[str],
-    scratch: Path,
-    options: RecordOptions,
-    on_tick: TickCallback | None,
-    stop_flag: StopFlag | None,
-) -> _Outcome:
+@dataclass(frozen=True, slots=True)
+class _Hooks:
+    """What the watch calls while py-spy records: progress, the caller's stop flag, and the
+    RSS sampler, started at py-spy's first sample and stopped at the recording's end."""
+
+    on_tick: TickCallback | None = None
+    stop_flag: StopFlag | None = None
+    memory: RssSampler | None = None
+
+
+def _run(command: list[str], scratch: Path, options: RecordOptions, hooks: _Hooks) -> _Outcome:
     stdout_path, stderr_path = scratch / "stdout.txt", scratch / "stderr.txt"
     # RUST_BACKTRACE would append a Rust backtrace to every error message.
     env = {**os.environ, "RUST_BACKTRACE": "0"}
@@ -228,7 +251,7 @@ def _run(
             command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env,
             start_new_session=True,
         )  # fmt: skip
-        watch = _Watch(process, stdout_path, options.duration_s, on_tick, stop_flag)
+        watch = _Watch(process, stdout_path, options.duration_s, hooks)
         stopped_by = watch.run()
     return _Outcome(
         returncode=process.returncode,
@@ -248,11 +271,10 @@ class _Watch:
         process: subprocess.Popen[bytes],
         stdout_path: Path,
         duration_s: float,
-        on_tick: TickCallback | None,
-        stop_flag: StopFlag | None,
+        hooks: _Hooks,
     ) -> None:
         self.process, self.stdout_path, self.duration_s = process, stdout_path, duration_s
-        self.on_tick, self.stop_flag = on_tick, stop_flag
+        self.on_tick, self.stop_flag, self.memory = hooks.on_tick, hooks.stop_flag, hooks.memory
         self.spawned = time.monotonic()
         self.started: float | None = None  # when py-spy said it began sampling
         self.ended: float | None = None
@@ -292,16 +314,24 @@ class _Watch:
                 self._interrupt()
                 return "a timeout"
             time.sleep(TICK_S)
-        self.ended = self.ended or time.monotonic()
+        self._end()
         return ""
 
     def _notice_start(self, now: float) -> None:
         if self.started is None and _START_LINE in self.stdout_path.read_text(errors="replace"):
             self.started = now
+            if self.memory is not None and self.ended is None:
+                self.memory.start()
+
+    def _end(self) -> None:
+        """The recording is over (py-spy may still be writing): so are the RSS readings."""
+        self.ended = self.ended or time.monotonic()
+        if self.memory is not None:
+            self.memory.stop()
 
     def _interrupt(self) -> None:
         """SIGINT: py-spy stops sampling and writes the samples it has."""
-        self.ended = self.ended or time.monotonic()
+        self._end()
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGINT)
 

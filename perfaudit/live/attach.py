@@ -4,7 +4,8 @@ the facts as a Session the same rules and renderers read.
 
 Two things run at once: py-spy in a thread (it is a subprocess; the thread only waits on
 it) and the load engine on the main thread, which owns Ctrl-C: the first one ends the
-load with what it measured, then the recording is stopped and kept.
+load with what it measured, then the recording is stopped and kept. The recording includes
+each followed process's resident memory over it (SamplingRun.memory, capture/rss.py).
 """
 
 from __future__ import annotations

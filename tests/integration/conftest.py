@@ -64,6 +64,13 @@ def concurrencies(*levels: int) -> tuple[int, ...]:
     return tuple(level for level in levels if level in chosen) or levels
 
 
+def memory_phase_at(concurrency: int) -> tuple[str, ...]:
+    """The findings tests run the memory phase (and check that no sample app's planted
+    bottleneck is outranked by a false leak) at the one concurrency both CI legs run, 8:
+    it takes a few seconds per route, and runs one request at a time whatever -c is."""
+    return () if concurrency == 8 else ("--no-memory",)
+
+
 @dataclass(frozen=True)
 class CliResult:
     code: int

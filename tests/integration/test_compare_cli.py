@@ -21,7 +21,7 @@ import pytest
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
-QUICK = ("-n", "60", "--warmup", "5", "--no-probes", "-q")
+QUICK = ("-n", "60", "--warmup", "5", "--no-probes", "--no-memory", "-q")
 
 
 def profile_together(runs: Sequence[tuple[Sequence[str], dict[str, str], Path]]) -> None:

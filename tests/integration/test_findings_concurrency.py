@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.integration.conftest import concurrencies
+from tests.integration.conftest import concurrencies, memory_phase_at
 
 pytestmark = pytest.mark.integration
 SEVERE = {"medium", "high", "critical"}
@@ -69,7 +69,16 @@ PLANTED = [
 
 
 def _run(perfaudit: Any, target: str, routes: tuple[str, ...], concurrency: int) -> Any:
-    args = ("-q", "-n", "40", "-c", str(concurrency), "--warmup", "2")
+    args = (
+        "-q",
+        "-n",
+        "40",
+        "-c",
+        str(concurrency),
+        "--warmup",
+        "2",
+        *memory_phase_at(concurrency),
+    )
     return perfaudit("profile", target, *routes, *args)
 
 

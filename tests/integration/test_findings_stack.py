@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from tests.integration.conftest import concurrencies
+from tests.integration.conftest import concurrencies, memory_phase_at
 
 pytestmark = pytest.mark.integration
 CONCURRENCY = concurrencies(1, 8)
@@ -59,7 +59,13 @@ def _summary(findings: list[dict[str, Any]]) -> list[tuple[str, str, str | None,
 @pytest.mark.parametrize("planted", PLANTED, ids=lambda p: p.target.split(".")[1].split(":")[0])
 def test_planted_stack_bottleneck_is_the_top_finding(perfaudit, planted: Planted, concurrency: int):
     result = perfaudit(
-        "profile", planted.target, *planted.route_args, *SMALL, "-c", str(concurrency)
+        "profile",
+        planted.target,
+        *planted.route_args,
+        *SMALL,
+        "-c",
+        str(concurrency),
+        *memory_phase_at(concurrency),
     )
     assert result.code == 0, result.stderr
     assert result.route(planted.route)["errors"] == 0

@@ -60,7 +60,17 @@ def _verified(
     *,
     flags: tuple[str, ...] = (),
 ) -> Any:
-    args = ("-q", "-n", str(requests), "-c", str(concurrency), "--warmup", "2", "--verify")
+    args = (
+        "-q",
+        "-n",
+        str(requests),
+        "-c",
+        str(concurrency),
+        "--warmup",
+        "2",
+        "--verify",
+        "--no-memory",
+    )
     return perfaudit("profile", target, *routes, *args, *flags)
 
 
