@@ -19,7 +19,9 @@ from typing import Any
 
 from perfaudit.agent.capture.containers import ContainerWatch
 from perfaudit.agent.capture.memory import (
+    PEAK_DEPTH,
     PEAK_FLOOR_BYTES,
+    TRACEBACK_DEPTH,
     AppLines,
     PeakWatch,
     Site,
@@ -45,14 +47,18 @@ BUDGET_S = 6.0
 # with the requests (a leak); below it in the second half, it settled (a cache filled).
 LINEAR_RATIO = 1 / 3
 NEAR_PEAK = 0.8  # the sites' snapshot is taken once a request holds this much of the peak
-# How much slower a request runs traced (benchmarks/memory_phase.py: 8-40x, most on code
-# that allocates millions of small objects): a route whose slowest request would then near
-# the timeout, or hold the event loop that long, is not traced.
-TRACING_SLOWDOWN = 40
+# How much slower a request runs traced, at the most (benchmarks/memory_phase.py: 5-10x
+# at PEAK_DEPTH, 7-35x at TRACEBACK_DEPTH): a route whose requests would then near the
+# timeout, or hold the event loop that long, is not traced.
+TRACING_SLOWDOWN = 50
 
 
-def too_slow_to_trace(slowest_s: float, timeout_s: float) -> bool:
-    return slowest_s * TRACING_SLOWDOWN > timeout_s / 2
+def too_slow_to_trace(durations_s: tuple[float, ...], timeout_s: float) -> bool:
+    """Its slower requests (the 90th percentile: not one outlier) traced would take more
+    than half the timeout."""
+    ordered = sorted(durations_s)
+    p90 = ordered[int(0.9 * (len(ordered) - 1))] if ordered else 0.0
+    return p90 * TRACING_SLOWDOWN > timeout_s / 2
 
 
 async def measure_memory(
@@ -70,10 +76,11 @@ async def measure_memory(
     started, rss_before = perf_counter(), rss_bytes()
     progress.begin(f"memory    {route}", None)
     try:
-        with Tracing() as tracing:
-            peaks, responses, traced_s = await _peaks(driver, request)
-            peak = int(statistics.median(peaks)) if peaks else 0
-            peak_sites = await _peak_sites(driver, request, lines, peak)
+        with Tracing(PEAK_DEPTH):
+            peaks, responses = await _peaks(driver, request)
+        peak = int(statistics.median(peaks)) if peaks else 0
+        with Tracing(TRACEBACK_DEPTH) as tracing:
+            peak_sites, traced_s = await _peak_sites(driver, request, lines, peak)
             left = BUDGET_S - (perf_counter() - started)
             half = int(min(HALF_REQUESTS, left / 2 / max(traced_s, 1e-3)))
             halves, growth = await _growth(
@@ -112,11 +119,9 @@ def _no_growth(traced_s: float) -> str:
     )
 
 
-async def _peaks(
-    driver: InProcessDriver, request: RequestSpec
-) -> tuple[list[int], list[int], float]:
+async def _peaks(driver: InProcessDriver, request: RequestSpec) -> tuple[list[int], list[int]]:
     """Each request's peak of traced memory above what was held as it began, one at a
-    time (fewer than PEAK_REQUESTS when they are slow); and a traced request's time."""
+    time (fewer than PEAK_REQUESTS when they are slow)."""
     peaks: list[int] = []
     responses: list[int] = []
     spent = 0.0
@@ -129,27 +134,26 @@ async def _peaks(
             break
         peaks.append(max(tracemalloc.get_traced_memory()[1] - held, 0))
         responses.append(phase.response_bytes)
-    return peaks, responses, spent / max(len(peaks), 1)
+    return peaks, responses
 
 
 async def _peak_sites(
     driver: InProcessDriver, request: RequestSpec, lines: AppLines, peak: int
-) -> tuple[AllocationSite, ...]:
+) -> tuple[tuple[AllocationSite, ...], float]:
     """The lines holding most of a request's memory near its peak, from one more request
-    snapshotted once it reaches most of the peak the others measured."""
-    if peak < PEAK_FLOOR_BYTES:
-        return ()  # nothing worth naming, nor a request under a profile hook
+    snapshotted once it reaches most of the peak the others measured; and that request's
+    time (traced with tracebacks, what each request of the growth phase will take)."""
     gc.collect()
     before = snapshot()
     watch = PeakWatch()
-    watch.start(tracemalloc.get_traced_memory()[0] + int(peak * NEAR_PEAK))
+    if peak >= PEAK_FLOOR_BYTES:  # below it, nothing worth naming
+        watch.start(tracemalloc.get_traced_memory()[0] + int(peak * NEAR_PEAK))
     try:
-        await driver.run(request, count=1)
+        phase = await driver.run(request, count=1)
     finally:
         watch.stop()
-    if watch.peak_snapshot is None:
-        return ()  # this request stayed below the others' peak
-    return top_sites(lines.grown(watch.peak_snapshot, before))
+    sites = top_sites(lines.grown(watch.peak_snapshot, before)) if watch.peak_snapshot else ()
+    return sites, phase.wall_s
 
 
 class _Growth:

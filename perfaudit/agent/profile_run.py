@@ -323,12 +323,12 @@ class _AuditRun:
             route = self.table.template_for(request.method, request.path)
             if route not in measured or any(m.route == route for m in self.memory):
                 continue
-            slowest = max(measured[route].durations_s)
-            if too_slow_to_trace(slowest, self.options.timeout_s):
+            durations = measured[route].durations_s
+            if too_slow_to_trace(durations, self.options.timeout_s):
                 self.notes.append(
-                    f"{route} had no memory phase: its slowest request took {slowest:.1f} s, "
-                    f"and tracemalloc would make it up to {TRACING_SLOWDOWN}x slower, "
-                    f"near --timeout {self.options.timeout_s:g} s."
+                    f"{route} had no memory phase: its requests took up to "
+                    f"{max(durations):.2f} s, and tracemalloc can make them "
+                    f"{TRACING_SLOWDOWN}x slower, near --timeout {self.options.timeout_s:g} s."
                 )
                 continue
             self.current = (request, route)

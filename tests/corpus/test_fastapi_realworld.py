@@ -93,3 +93,9 @@ def test_the_article_list_s_five_n_plus_ones(backend: tuple) -> None:  # type: i
     assert "FROM tags WHERE slug" not in tags["suggestion"]
     (split,) = result.report["waterfalls"]
     assert split["database_ms"] > 0.2 * split["request_ms"]
+    # The memory phase on a real app (asyncpg's pool, pydantic v1, loguru): its caches and
+    # the pool settle, nothing grows with the requests, and a 20-article page is no heavy
+    # allocation.
+    [memory] = result.report["memory"]
+    assert memory["requests"] >= 4, memory
+    assert not [f for f in result.findings if f["id"] in {"memory-growth", "allocation-heavy"}]

@@ -23,10 +23,14 @@ from typing import Any
 from perfaudit.capture.owners import OwnerClassifier
 from perfaudit.model import AllocationSite, CodeLocation, RouteMemory
 
-# Frames kept per allocation (each costs: 32 frames trace at about half the speed of 16,
-# benchmarks/memory_phase.py). FastAPI's stack is 20-30 frames deep from the driver to a
-# handler; the innermost ones hold the app's line even when it calls into a library.
-TRACEBACK_DEPTH = 16
+# Frames kept per allocation: each one costs more than the last. A traced request of the
+# pricing sample took 13x its time at 4 frames, 180x at 6 and 200-340x at 16 (3.11:
+# each frame's line number is computed from its code's line table, and FastAPI's frames
+# past the handler are long functions; benchmarks/memory_phase.py). 4 keeps the line of
+# the app's that allocated (and its caller); an allocation made deep inside a library
+# is attributed to the library's line.
+TRACEBACK_DEPTH = 4
+PEAK_DEPTH = 1  # a request's peak needs totals only: the cheapest tracing
 _PERFAUDIT_DIR = str(Path(__file__).resolve().parents[2]) + os.sep
 SITES_KEPT = 5
 PEAK_FLOOR_BYTES = 256 * 1024  # below this a request's peak is not worth naming lines for
@@ -42,8 +46,8 @@ def rss_bytes() -> int:
 
 
 class Tracing:
-    """tracemalloc on for the phase; an app that traces already (PYTHONTRACEMALLOC) keeps
-    it on afterwards."""
+    """tracemalloc on, `depth` frames a traceback; an app that traces already
+    (PYTHONTRACEMALLOC) keeps it on afterwards, at its own depth."""
 
     def __init__(self, depth: int = TRACEBACK_DEPTH) -> None:
         self.depth = depth
