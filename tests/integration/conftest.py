@@ -24,7 +24,12 @@ REPO = Path(__file__).resolve().parents[2]
 # inherits this.
 os.environ["VIRTUAL_ENV"] = sys.prefix
 # Small runs: these tests check behaviour, not performance.
-FAST = ("-q", "-n", "30", "--warmup", "2")
+# A short run, without the memory phase: tracemalloc's few seconds per route add up over
+# the hundred-odd runs of the suite, and tests that are not about memory are not changed
+# by it (it runs after every other phase). Tests of the memory phase, and the demo, the
+# other interpreters and the HTML report, which users run as is, use FAST_WITH_MEMORY.
+FAST_WITH_MEMORY = ("-q", "-n", "30", "--warmup", "2")
+FAST = (*FAST_WITH_MEMORY, "--no-memory")
 
 
 def running_with(mark: str) -> list[int]:

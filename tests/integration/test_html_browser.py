@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAST, REPO
+from conftest import FAST_WITH_MEMORY, REPO
 
 from perfaudit.analysis.report import Report, build_report
 from perfaudit.analysis.verdict import Check, ScenarioResult, Verdict
@@ -67,7 +67,7 @@ def pricing_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Session, Path
     folder = tmp_path_factory.mktemp("pricing")
     session, html = folder / "pricing.session.json", folder / "pricing.html"
     target = "sample_apps.pricing:app"
-    command = [sys.executable, "-m", "perfaudit", "profile", target, *FAST]
+    command = [sys.executable, "-m", "perfaudit", "profile", target, *FAST_WITH_MEMORY]
     command += ["--save-session", str(session), "--html", str(html)]
     subprocess.run(command, check=True, cwd=REPO, capture_output=True, timeout=180)
     return Session.from_json(session.read_text(encoding="utf-8")), html
@@ -123,6 +123,18 @@ def test_where_the_time_goes_draws_a_bar_per_route(pricing: Page) -> None:
     assert cpu is not None and bar is not None
     assert cpu["width"] > 0.5 * bar["width"]
     assert "CPU" in featured.inner_text()
+
+
+def test_the_memory_section_lists_each_route_s_memory_phase(pricing: Page) -> None:
+    """Rendered by the browser after the time split: a row per route with a peak."""
+    section = pricing.page.locator("section.memory")
+    assert section.is_visible()
+    rows = section.locator("table.memory tbody tr")
+    assert rows.count() >= 3
+    featured = rows.filter(has_text="/quotes/featured").inner_text()
+    assert "KiB" in featured or "MiB" in featured
+    order = pricing.page.evaluate("[...document.querySelectorAll('section')].map(s => s.className)")
+    assert order.index("memory") == order.index("time-split") + 1, order
 
 
 def test_a_click_zooms_into_a_frame_and_reset_zooms_out(pricing: Page) -> None:

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.conftest import FAST, REPO
+from tests.integration.conftest import FAST_WITH_MEMORY as RUN
+from tests.integration.conftest import REPO
 
 pytestmark = pytest.mark.integration
 MEMORY_IDS = {"memory-growth", "allocation-heavy"}
@@ -25,7 +26,7 @@ def _memory(report: dict[str, Any], route: str) -> dict[str, Any]:
 
 
 def test_a_leak_of_50_kb_per_request_ranks_first_with_its_line_and_list(perfaudit: Any) -> None:
-    result = perfaudit("profile", "sample_apps.history:app", "/reports/{n}", "/health", *FAST)
+    result = perfaudit("profile", "sample_apps.history:app", "/reports/{n}", "/health", *RUN)
     assert result.code == 0, result.stderr
     first = result.report["findings"][0]
     assert first["id"] == "memory-growth", [f["id"] for f in result.report["findings"]]
@@ -44,7 +45,7 @@ def test_a_leak_of_50_kb_per_request_ranks_first_with_its_line_and_list(perfaudi
 
 
 def test_a_20_mb_list_built_to_return_ten_items_is_allocation_heavy(perfaudit: Any) -> None:
-    result = perfaudit("profile", "sample_apps.search:app", "/search", "/health", *FAST)
+    result = perfaudit("profile", "sample_apps.search:app", "/search", "/health", *RUN)
     assert result.code == 0, result.stderr
     found = [f for f in result.report["findings"] if f["id"] == "allocation-heavy"]
     assert [f["route"] for f in found] == ["GET /search"], result.report["findings"]
@@ -59,7 +60,7 @@ def test_a_20_mb_list_built_to_return_ten_items_is_allocation_heavy(perfaudit: A
 def test_the_clean_app_gets_no_memory_finding_and_no_memory_skips_the_phase(
     perfaudit: Any,
 ) -> None:
-    result = perfaudit("profile", "sample_apps.clean:app", *FAST)
+    result = perfaudit("profile", "sample_apps.clean:app", *RUN)
     assert result.code == 0, result.stderr
     assert not [f for f in result.report["findings"] if f["id"] in MEMORY_IDS]
     phases = result.report["memory"]
@@ -68,7 +69,7 @@ def test_the_clean_app_gets_no_memory_finding_and_no_memory_skips_the_phase(
     assert all(m["requests"] >= 4 and m["peak_bytes_per_request"] > 0 for m in phases)
     assert all(r["rss_bytes"] > 0 for r in result.report["routes"])
 
-    skipped = perfaudit("profile", "sample_apps.clean:app", *FAST, "--no-memory")
+    skipped = perfaudit("profile", "sample_apps.clean:app", *RUN, "--no-memory")
     assert skipped.code == 0, skipped.stderr
     assert skipped.report["memory"] == []
 

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 
 from perfaudit.model import Session
-from tests.integration.conftest import FAST
+from tests.integration.conftest import FAST, FAST_WITH_MEMORY
 
 pytestmark = pytest.mark.integration
 SEVERE = {"medium", "high", "critical"}
 
 
 def test_demo_ranks_the_planted_hotspot_first(perfaudit):
-    result = perfaudit("profile", "sample_apps.pricing:app", *FAST)
+    result = perfaudit("profile", "sample_apps.pricing:app", *FAST_WITH_MEMORY)
     assert result.code == 0, result.stderr
     report = result.report
     top = report["findings"][0]
