@@ -37,12 +37,12 @@ from perfaudit.model import AllocationSite, RouteKey, RouteMemory
 from perfaudit.progress import Progress
 
 PEAK_REQUESTS = 3  # the peak is their median; one more request finds the lines holding it
-HALF_REQUESTS = 25  # each half of the growth phase, at most …
+HALF_REQUESTS = 15  # each half of the growth phase, at most …
 MIN_HALF_REQUESTS = 2  # … and at least
 # The phase's time per route: a traced request of a route that allocates millions of
 # objects takes 40x its time (10 s for a 0.3 s request), so the requests are counted from
 # the first one's time. Too few for two halves, growth is not measured, and it says so.
-BUDGET_S = 6.0
+BUDGET_S = 4.0
 # A line's bytes per request in the two halves within this ratio of each other: it grows
 # with the requests (a leak); below it in the second half, it settled (a cache filled).
 LINEAR_RATIO = 1 / 3

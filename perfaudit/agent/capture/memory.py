@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from perfaudit.capture.owners import OwnerClassifier
+from perfaudit.capture.rss import read_rss
 from perfaudit.model import AllocationSite, CodeLocation, RouteMemory
 
 # Frames kept per allocation: each one costs more than the last. A traced request of the
@@ -38,11 +39,7 @@ PEAK_FLOOR_BYTES = 256 * 1024  # below this a request's peak is not worth naming
 
 def rss_bytes() -> int:
     """This process's resident memory (Linux), or 0."""
-    try:
-        with open("/proc/self/statm", encoding="ascii") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+    return read_rss(os.getpid()) or 0
 
 
 class Tracing:
