@@ -75,6 +75,11 @@ def test_listing_items_is_explained_with_nothing_wrong(backend: tuple) -> None: 
     for finding in result.findings:  # read_items(session: SessionDep, …) is per-request state
         assert "lru_cache" not in finding["suggestion"], finding
         assert "perfaudit" not in str(finding["location"]), finding
+    # The memory phase, after the probe's stalled pool: SQLModel's and pydantic's caches
+    # settle, nothing grows with the requests.
+    [memory] = result.report["memory"]
+    assert memory["requests"] >= 4, memory
+    assert not {"memory-growth", "allocation-heavy"} & {f["id"] for f in result.findings}
 
 
 def test_under_load_the_small_pool_and_the_threadpool_stall_each_other(backend: tuple) -> None:  # type: ignore[type-arg]

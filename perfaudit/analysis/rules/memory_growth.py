@@ -83,8 +83,7 @@ class MemoryGrowth:
         container = holding_container(memory)
         if retained < (MIN_CONTAINED_BYTES if container is not None else MIN_RETAINED_BYTES):
             return None
-        bounded = container is not None and container.bound is not None
-        if bounded and _at_bound(container, retained) < MIN_BOUNDED_TOTAL:  # type: ignore[arg-type]
+        if container is not None and _when_full(container, retained) < MIN_BOUNDED_TOTAL:
             return None  # it stops growing at its bound, long before it matters
         rps = view.throughput_rps
         per_day = retained * rps * SECONDS_PER_DAY
@@ -92,32 +91,6 @@ class MemoryGrowth:
         sites = app_growth_sites(memory) or list(memory.growth_sites)
         site = sites[0] if sites else None
         root = ctx.session.app_root
-        evidence: dict[str, EvidenceValue] = {
-            "retained_kb_per_1k_requests": round(retained * 1000 / 1024, 1),
-            "retained_bytes_per_request": round(retained),
-            "requests_traced": memory.requests,
-            "heap_growth_by_half": " / ".join(size_text(b) for b in memory.traced_growth),
-            "settled_bytes": memory.settled_bytes,
-            "rps_measured": round(rps, 1),
-            "growth_per_day_at_rps": size_text(per_day),
-        }
-        if per_day > 0:
-            evidence["time_to_1_gib_at_rps"] = _duration_text(GIB / per_day * SECONDS_PER_DAY)
-        if site is not None:
-            evidence["allocated_at"] = str(displayed(site.location, root))
-            evidence["allocating_line"] = site.code or "?"
-            evidence["line_bytes_per_request"] = round(site.bytes)
-        if container is not None:
-            evidence["kept_in"] = container.name
-            evidence["container"] = f"{container.kind} {container.type_name}"
-            evidence["items_per_request"] = round(container.items_per_request, 2)
-            evidence["items_now"] = container.items_after
-            if container.allocated_at is not None:
-                evidence["items_built_at"] = str(displayed(container.allocated_at, root))
-        if memory.rss_before_bytes and memory.rss_after_bytes:
-            evidence["rss_during_phase"] = (
-                f"{size_text(memory.rss_before_bytes)} → {size_text(memory.rss_after_bytes)}"
-            )
         holder = f", kept in {container.name}" if container is not None else ""
         return Finding(
             id=self.id,
@@ -129,7 +102,7 @@ class MemoryGrowth:
             ),
             route=str(view.route),
             location=displayed(site.location, root) if site is not None else None,
-            evidence=evidence,
+            evidence=_evidence(memory, rps, site, container, root),
             suggestion=_suggestion(site, container, per_day),
             details=_details(memory, sites[1:3], root),
             # Not a share of request time: memory costs availability, ranked by how soon
@@ -215,9 +188,49 @@ def _suggestion(
     )
 
 
-def _at_bound(container: GrowingContainer, retained: float) -> float:
-    """What the container would hold when full: its bound times the bytes per item."""
-    assert container.bound is not None
+def _evidence(
+    memory: RouteMemory,
+    rps: float,
+    site: AllocationSite | None,
+    container: GrowingContainer | None,
+    root: str,
+) -> dict[str, EvidenceValue]:
+    retained = memory.retained_bytes_per_request
+    per_day = retained * rps * SECONDS_PER_DAY
+    evidence: dict[str, EvidenceValue] = {
+        "retained_kb_per_1k_requests": round(retained * 1000 / 1024, 1),
+        "retained_bytes_per_request": round(retained),
+        "requests_traced": memory.requests,
+        "heap_growth_by_half": " / ".join(size_text(b) for b in memory.traced_growth),
+        "settled_bytes": memory.settled_bytes,
+        "rps_measured": round(rps, 1),
+        "growth_per_day_at_rps": size_text(per_day),
+    }
+    if per_day > 0:
+        evidence["time_to_1_gib_at_rps"] = _duration_text(GIB / per_day * SECONDS_PER_DAY)
+    if site is not None:
+        evidence["allocated_at"] = str(displayed(site.location, root))
+        evidence["allocating_line"] = site.code or "?"
+        evidence["line_bytes_per_request"] = round(site.bytes)
+    if container is not None:
+        evidence["kept_in"] = container.name
+        evidence["container"] = f"{container.kind} {container.type_name}"
+        evidence["items_per_request"] = round(container.items_per_request, 2)
+        evidence["items_now"] = container.items_after
+        if container.allocated_at is not None:
+            evidence["items_built_at"] = str(displayed(container.allocated_at, root))
+    if memory.rss_before_bytes and memory.rss_after_bytes:
+        evidence["rss_during_phase"] = (
+            f"{size_text(memory.rss_before_bytes)} → {size_text(memory.rss_after_bytes)}"
+        )
+    return evidence
+
+
+def _when_full(container: GrowingContainer, retained: float) -> float:
+    """What the container would hold at its bound (its bytes per item times the bound);
+    without a bound, no end."""
+    if container.bound is None:
+        return float("inf")
     return container.bound * retained / max(container.items_per_request, 1e-9)
 
 
