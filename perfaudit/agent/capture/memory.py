@@ -1,10 +1,10 @@
 """tracemalloc, for the memory phase: snapshots of what the app's lines hold, and a watch
 that snapshots a request at its peak.
 
-tracemalloc knows only the blocks still alive, so a request's peak cannot be read from a
-snapshot after it: `PeakWatch` takes one from a profile hook whenever the traced memory
-has risen well past its last one. At a function's return its locals are still alive, so
-the 20 MB list a handler built and sliced is in the snapshot taken there.
+tracemalloc knows only the blocks still alive, so the lines holding a request's peak
+cannot be read from a snapshot after it: `PeakWatch` polls the traced total from a thread
+and takes one snapshot when a request reaches most of the peak the ones before it reached,
+while the 20 MB list a handler builds is still alive.
 """
 
 from __future__ import annotations
@@ -72,7 +72,10 @@ def snapshot() -> Heap:
     """The traced blocks alive, summed by traceback. Not Snapshot.statistics(): it builds a
     Python object per block, and two million of them (a list of ints) took 27 s to group;
     grouping the raw traces by their shared traceback tuple takes under a second."""
-    traces = tracemalloc.take_snapshot().traces._traces  # type: ignore[attr-defined]
+    taken = tracemalloc.take_snapshot()
+    traces = getattr(taken.traces, "_traces", None)
+    if traces is None:  # not CPython 3.10-3.14's layout: the public, slower objects
+        traces = [(t.domain, t.size, _raw(t.traceback)) for t in taken.traces]
     by_id: dict[int, list[Any]] = {}
     for trace in traces:
         traceback = trace[2]
@@ -89,6 +92,10 @@ def snapshot() -> Heap:
             held[0] += size
             held[1] += blocks
     return heap
+
+
+def _raw(traceback: tracemalloc.Traceback) -> RawTraceback:
+    return tuple((frame.filename, frame.lineno) for frame in reversed(traceback))
 
 
 def _not_the_apps(innermost_file: str) -> bool:
@@ -139,8 +146,7 @@ class AppLines:
         return dict(sites)
 
     def location_of(self, traceback: tracemalloc.Traceback) -> CodeLocation:
-        raw = tuple((frame.filename, frame.lineno) for frame in reversed(traceback))
-        return self._attribute(raw)[1]
+        return self._attribute(_raw(traceback))[1]
 
     def _attribute(self, traceback: RawTraceback) -> tuple[str, CodeLocation, tuple[str, ...], str]:
         app = [f for f in traceback if self._classifier.owner(f[0], "") == "app"]
