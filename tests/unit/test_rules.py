@@ -572,3 +572,13 @@ def test_a_query_that_dominates_a_function_taking_a_session_gets_less_data_advic
     assert "paginate" in finding.suggestion
     assert "call it less often" not in finding.suggestion
     assert "Do not cache get_all(): it takes `db_session: Session`" in finding.suggestion
+
+
+def test_a_route_whose_time_is_its_commit_gets_write_advice_not_fewer_rows() -> None:
+    """fastapi-crud-sync's POST: one row inserted, most of the time in Session.commit."""
+    handler = app_fid("post", module="app/api/crud.py", line=6)
+    commit = lib_fid("commit", module="sqlalchemy/orm/session.py", line=1431)
+    [finding] = findings(CPU_HOTSPOT, callee_session(handler, commit, "library"))
+    assert "fetch fewer rows" not in finding.suggestion
+    assert "journal_mode=WAL" in finding.suggestion
+    assert "commit() of sqlalchemy/orm/session.py" in finding.suggestion

@@ -133,6 +133,37 @@ def _same(location: CodeLocation, function: FunctionStats) -> bool:
     return location.file == fid.file and location.function == fid.name
 
 
+def _callee_suggestion(
+    top: Attribution, facts: _Facts, total_s: float, callee_label: str
+) -> str | None:
+    """Advice about the one callee that takes most of the function's time, if one does."""
+    if not top.callees:
+        return None
+    name, line = facts.name, facts.line
+    callee, callee_time = top.callees[0]
+    if slow_by_design(callee.function):
+        return _by_design(name, display_function(callee.function.name), facts.endpoint_async)
+    if callee_time < 0.6 * top.time_s:
+        return None
+    where = (
+        f"Most of {name}()'s time is in {callee_label} ({callee_time / total_s:.0%} of "
+        f"the route), called near line {line}"
+    )
+    if _commits(callee):  # a write's durability: no rows to fetch fewer of
+        return f"{where}: {COMMIT_ADVICE}" + _not_cacheable(name, facts.state)
+    if facts.state:  # a session's query: less data per request, not fewer calls
+        return (
+            f"{where}: fetch fewer rows (paginate) and only the columns the response "
+            "needs, and convert each row once (not into a model and then again into the "
+            "response model)." + _not_cacheable(name, facts.state)
+        )
+    return (
+        f"{where}: call it less often (once per request, or once at startup in the "
+        "lifespan), cache its result if the inputs repeat (functools.lru_cache), or "
+        "pass it less data."
+    )
+
+
 def _callee_label(ctx: AnalysisContext, top: Attribution) -> str:
     """The top callee as a reader can find it: `all` alone says little, `all() of
     sqlalchemy/orm/query.py` says it is SQLAlchemy's Query.all."""
@@ -147,26 +178,9 @@ def _callee_label(ctx: AnalysisContext, top: Attribution) -> str:
 
 def _suggestion(top: Attribution, facts: _Facts, total_s: float, callee_label: str) -> str:
     name, line = facts.name, facts.line
-    if top.callees:
-        callee, callee_time = top.callees[0]
-        if slow_by_design(callee.function):
-            return _by_design(name, display_function(callee.function.name), facts.endpoint_async)
-        if callee_time >= 0.6 * top.time_s:
-            where = (
-                f"Most of {name}()'s time is in {callee_label} ({callee_time / total_s:.0%} of "
-                f"the route), called near line {line}"
-            )
-            if facts.state:  # a session's query: less data per request, not fewer calls
-                return (
-                    f"{where}: fetch fewer rows (paginate) and only the columns the response "
-                    "needs, and convert each row once (not into a model and then again into the "
-                    "response model)." + _not_cacheable(name, facts.state)
-                )
-            return (
-                f"{where}: call it less often (once per request, or once at startup in the "
-                "lifespan), cache its result if the inputs repeat (functools.lru_cache), or "
-                "pass it less data."
-            )
+    by_callee = _callee_suggestion(top, facts, total_s, callee_label)
+    if by_callee:
+        return by_callee
     if facts.calls_per_request is not None and facts.calls_per_request >= 2:
         return (
             f"{name}() runs {facts.calls_per_request:.0f} times per request: hoist the repeated "
@@ -185,6 +199,21 @@ def _suggestion(top: Attribution, facts: _Facts, total_s: float, callee_label: s
         "invalidate when the source changes). If it can be computed once, build it in the "
         f"lifespan startup. Otherwise make the work near line {line} cheaper."
     )
+
+
+# A commit writes the transaction out (on SQLite, syncs the file to disk): "fetch fewer
+# rows" was the advice for fastapi-crud-sync's one-row insert, whose time was its commit.
+COMMIT_ADVICE = (
+    "a commit writes the transaction to the database and waits until it is durable (on "
+    "SQLite, a sync of the file to disk). One commit per write request is what the write "
+    "costs: group a request's writes into one transaction rather than committing each, and "
+    "on SQLite use write-ahead logging (`PRAGMA journal_mode=WAL` with `PRAGMA "
+    "synchronous=NORMAL`), which syncs far less often."
+)
+
+
+def _commits(callee: FunctionStats) -> bool:
+    return display_function(callee.function.name).rsplit(".", 1)[-1] in ("commit", "flush")
 
 
 def _not_cacheable(name: str, state: str) -> str:
