@@ -18,6 +18,7 @@ from perfaudit.model import (
     RouteEvidence,
     RouteKey,
     RouteMeasurement,
+    RouteMemory,
     RouteProbe,
     RouteProfile,
     Session,
@@ -46,6 +47,7 @@ class RouteView:
     probe: RouteProbe | None = None
     evidence: RouteEvidence | None = None
     declaration: RouteDeclaration | None = None
+    memory: RouteMemory | None = None  # the route's memory phase
 
     @property
     def endpoint_async(self) -> bool | None:
@@ -106,6 +108,7 @@ class AnalysisContext:
         probes = {p.route: p for p in session.probes}
         evidence = {e.route: e for e in session.evidence}
         declared = {d.route: d for d in session.declarations}
+        memory = {m.route: m for m in session.memory}
         keys = list(dict.fromkeys([*measurements, *profiles, *probes, *evidence]))
         self.routes = [
             RouteView(
@@ -115,6 +118,7 @@ class AnalysisContext:
                 probes.get(key),
                 evidence.get(key),
                 declared.get(key),
+                memory.get(key),
             )
             for key in keys
         ]

@@ -43,11 +43,9 @@ class AllocationHeavy:
     )
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
-        memory = {m.route: m for m in ctx.session.memory}
         for view in ctx.routes:
-            found = memory.get(view.route)
-            if found is not None:
-                finding = self._finding(ctx, view, found)
+            if view.memory is not None:
+                finding = self._finding(ctx, view, view.memory)
                 if finding is not None:
                     yield finding
 

@@ -67,11 +67,9 @@ class MemoryGrowth:
     )
 
     def check(self, ctx: AnalysisContext) -> Iterator[Finding]:
-        memory = {m.route: m for m in ctx.session.memory}
         for view in ctx.routes:
-            found = memory.get(view.route)
-            if found is not None and found.requests:
-                finding = self._in_process(ctx, view, found)
+            if view.memory is not None and view.memory.requests:
+                finding = self._in_process(ctx, view, view.memory)
                 if finding is not None:
                     yield finding
         yield from self._attached(ctx)
